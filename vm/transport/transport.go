@@ -1,0 +1,89 @@
+// Package transport dials and listens on the addresses Berth uses between
+// host and guest, written as URLs: unix:///path, tcp://host:port, and the
+// VM channels (vsock, virtio-serial) added by the drivers that have them.
+package transport
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Listen opens a listener for addr. Unix sockets are created mode 0600 in a
+// directory that exists (created 0700 if missing); a stale socket file left
+// by a crashed process is replaced.
+func Listen(addr string) (net.Listener, error) {
+	u, err := parse(addr)
+	if err != nil {
+		return nil, err
+	}
+	switch u.Scheme {
+	case "unix":
+		return listenUnix(u.Path)
+	case "tcp":
+		return net.Listen("tcp", u.Host)
+	}
+	return nil, fmt.Errorf("listen %s: unsupported scheme %q", addr, u.Scheme)
+}
+
+// Dial connects to addr.
+func Dial(ctx context.Context, addr string) (net.Conn, error) {
+	u, err := parse(addr)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	switch u.Scheme {
+	case "unix":
+		return d.DialContext(ctx, "unix", u.Path)
+	case "tcp":
+		return d.DialContext(ctx, "tcp", u.Host)
+	}
+	return nil, fmt.Errorf("dial %s: unsupported scheme %q", addr, u.Scheme)
+}
+
+func parse(addr string) (*url.URL, error) {
+	if !strings.Contains(addr, "://") {
+		return nil, fmt.Errorf("address %q: want scheme://…, e.g. unix:///run/berth/docker.sock", addr)
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		return nil, fmt.Errorf("address %q: %w", addr, err)
+	}
+	if u.Scheme == "unix" && u.Path == "" {
+		return nil, fmt.Errorf("address %q: no socket path", addr)
+	}
+	return u, nil
+}
+
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen %s: exists and is not a socket", path)
+		}
+		// A live owner would answer; only a stale socket is removed.
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listen %s: another process is serving this socket", path)
+		}
+		os.Remove(path)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	// The socket is created with the umask's mode, which never lets others
+	// connect (connect needs write permission); narrow it to the owner.
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	return l, nil
+}
