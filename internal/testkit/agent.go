@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -24,7 +23,7 @@ type Agent struct {
 	Host   string // DOCKER_HOST value: unix://…
 	Args   []string
 
-	t     testing.TB
+	t     T
 	mu    sync.Mutex // guards cmd
 	cmd   *exec.Cmd
 	logMu sync.Mutex // guards log
@@ -39,7 +38,7 @@ type AgentOptions struct {
 
 // StartAgent starts bin/berth-agent as root with its own state root, socket
 // and cgroup parent, waits until /_ping answers, and stops it at cleanup.
-func StartAgent(t testing.TB, opts AgentOptions) *Agent {
+func StartAgent(t T, opts AgentOptions) *Agent {
 	t.Helper()
 	RequireRoot(t)
 	dir, err := os.MkdirTemp("", "berth-agent-")

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -20,7 +19,7 @@ type Docker struct {
 	Host      string // DOCKER_HOST
 	ConfigDir string // DOCKER_CONFIG: isolates credentials and contexts
 	Timeout   time.Duration
-	t         testing.TB
+	t         T
 }
 
 // Result is one docker invocation's outcome.
@@ -30,7 +29,7 @@ type Result struct {
 }
 
 // NewDocker returns a runner for host; it skips t when the CLI is missing.
-func NewDocker(t testing.TB, host string) *Docker {
+func NewDocker(t T, host string) *Docker {
 	t.Helper()
 	if _, err := os.Stat(DockerCLI); err != nil {
 		t.Skipf("needs the stock docker CLI at %s", DockerCLI)

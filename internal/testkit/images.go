@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -70,7 +69,7 @@ func LayerTar(entries []TarEntry) []byte {
 // BusyboxEntries is a minimal Linux userland: busybox with a symlink per
 // applet, /etc/passwd and /etc/group with root, nobody and a uid 1000 user,
 // and the usual empty directories.
-func BusyboxEntries(t testing.TB) []TarEntry {
+func BusyboxEntries(t T) []TarEntry {
 	t.Helper()
 	bin, err := os.ReadFile(BusyboxPath)
 	if err != nil {
@@ -103,7 +102,7 @@ func BusyboxEntries(t testing.TB) []TarEntry {
 
 // ImageFromLayers builds a linux/amd64 image from uncompressed layer tars
 // (gzip-compressed when pushed) with config cfg applied over a default PATH.
-func ImageFromLayers(t testing.TB, cfg v1.Config, layers ...[]byte) v1.Image {
+func ImageFromLayers(t T, cfg v1.Config, layers ...[]byte) v1.Image {
 	t.Helper()
 	img := empty.Image
 	for _, l := range layers {
@@ -135,14 +134,14 @@ func ImageFromLayers(t testing.TB, cfg v1.Config, layers ...[]byte) v1.Image {
 }
 
 // BusyboxImage is the standard test image: busybox with CMD ["sh"].
-func BusyboxImage(t testing.TB) v1.Image {
+func BusyboxImage(t T) v1.Image {
 	t.Helper()
 	return ImageFromLayers(t, v1.Config{Cmd: []string{"sh"}}, LayerTar(BusyboxEntries(t)))
 }
 
 // Push writes img to ref (e.g. "127.0.0.1:5000/busybox:latest") over plain
 // HTTP, as a test registry serves it.
-func Push(t testing.TB, ref string, img v1.Image, opts ...remote.Option) {
+func Push(t T, ref string, img v1.Image, opts ...remote.Option) {
 	t.Helper()
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
@@ -154,7 +153,7 @@ func Push(t testing.TB, ref string, img v1.Image, opts ...remote.Option) {
 }
 
 // PushIndex writes a multi-platform index of imgs (keyed "os/arch") to ref.
-func PushIndex(t testing.TB, ref string, imgs map[string]v1.Image) {
+func PushIndex(t T, ref string, imgs map[string]v1.Image) {
 	t.Helper()
 	var adds []mutate.IndexAddendum
 	for plat, img := range imgs {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"testing"
 
 	"github.com/distribution/distribution/v3/configuration"
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
@@ -34,7 +33,7 @@ type RegistryOptions struct {
 }
 
 // StartRegistry starts a registry that lives until the test ends.
-func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
+func StartRegistry(t T, opts RegistryOptions) *Registry {
 	t.Helper()
 	logrus.SetLevel(logrus.ErrorLevel)
 	cfg := &configuration.Configuration{}

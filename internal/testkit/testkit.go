@@ -9,12 +9,25 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"testing"
 )
+
+// T is the part of testing.TB the kit uses, so the benchmark program can
+// drive the same helpers outside `go test`.
+type T interface {
+	Helper()
+	Logf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+	Skip(args ...any)
+	Failed() bool
+	Cleanup(func())
+	TempDir() string
+}
 
 // RequireRoot skips t unless the test runs as root: the engine creates
 // namespaces, cgroups and mounts.
-func RequireRoot(t testing.TB) {
+func RequireRoot(t T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the engine creates namespaces, cgroups and mounts")
@@ -35,7 +48,7 @@ var (
 // Binary returns the path of one of Berth's binaries (berth-agent, berth …).
 // `make test` builds them into bin/ and sets BERTH_BIN; run alone, a test
 // builds them here with the same flags as the Makefile.
-func Binary(t testing.TB, name string) string {
+func Binary(t T, name string) string {
 	t.Helper()
 	if dir := os.Getenv("BERTH_BIN"); dir != "" {
 		p := filepath.Join(dir, name)
