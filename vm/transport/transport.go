@@ -1,6 +1,8 @@
-// Package transport dials and listens on the addresses Berth uses between
-// host and guest, written as URLs: unix:///path, tcp://host:port, and the
-// VM channels (vsock, virtio-serial) added by the drivers that have them.
+// Package transport carries connections between host and guest. Plain
+// addresses are URLs: unix:///path, tcp://host:port, vsock://CID:PORT
+// (vsock://:PORT to listen on any CID). Where the host has no vsock, a
+// virtio-serial port multiplexed with yamux carries the same guest ports
+// (SerialMux on the host, GuestMux in the guest).
 package transport
 
 import (
@@ -10,7 +12,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"github.com/mdlayher/vsock"
 )
 
 // Listen opens a listener for addr. Unix sockets are created mode 0600 in a
@@ -26,6 +31,15 @@ func Listen(addr string) (net.Listener, error) {
 		return listenUnix(u.Path)
 	case "tcp":
 		return net.Listen("tcp", u.Host)
+	case "vsock":
+		cid, port, err := vsockAddr(u, true)
+		if err != nil {
+			return nil, err
+		}
+		if cid == anyCID {
+			return vsock.Listen(port, nil)
+		}
+		return vsock.ListenContextID(cid, port, nil)
 	}
 	return nil, fmt.Errorf("listen %s: unsupported scheme %q", addr, u.Scheme)
 }
@@ -42,6 +56,12 @@ func Dial(ctx context.Context, addr string) (net.Conn, error) {
 		return d.DialContext(ctx, "unix", u.Path)
 	case "tcp":
 		return d.DialContext(ctx, "tcp", u.Host)
+	case "vsock":
+		cid, port, err := vsockAddr(u, false)
+		if err != nil {
+			return nil, err
+		}
+		return vsock.DialContext(ctx, cid, port, nil)
 	}
 	return nil, fmt.Errorf("dial %s: unsupported scheme %q", addr, u.Scheme)
 }
@@ -58,6 +78,32 @@ func parse(addr string) (*url.URL, error) {
 		return nil, fmt.Errorf("address %q: no socket path", addr)
 	}
 	return u, nil
+}
+
+const anyCID = ^uint32(0)
+
+// vsockAddr parses the CID:PORT of a vsock URL; an empty CID (listen only)
+// means any.
+func vsockAddr(u *url.URL, listen bool) (cid, port uint32, err error) {
+	host, ps, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return 0, 0, fmt.Errorf("address %s: want vsock://CID:PORT: %w", u, err)
+	}
+	p, err := strconv.ParseUint(ps, 10, 32)
+	if err != nil {
+		return 0, 0, fmt.Errorf("address %s: bad port: %w", u, err)
+	}
+	if host == "" {
+		if !listen {
+			return 0, 0, fmt.Errorf("address %s: no context ID", u)
+		}
+		return anyCID, uint32(p), nil
+	}
+	c, err := strconv.ParseUint(host, 10, 32)
+	if err != nil {
+		return 0, 0, fmt.Errorf("address %s: bad context ID: %w", u, err)
+	}
+	return uint32(c), uint32(p), nil
 }
 
 func listenUnix(path string) (net.Listener, error) {
