@@ -1,0 +1,176 @@
+// Package driver defines how Berth runs its Linux machine, whatever runs it:
+// QEMU, Apple Virtualization, WSL2, or (Linux only) the agent as a plain
+// host process. A Driver runs one machine; extra abilities (save/restore,
+// balloon, console) are separate interfaces found by type assertion.
+package driver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/vm/transport"
+)
+
+// Driver runs one machine.
+type Driver interface {
+	// Info describes the driver and, once started, the accelerator in use.
+	Info() Info
+	// Start boots m and returns once the guest agent answers.
+	Start(ctx context.Context, m *Machine) error
+	// Stop shuts the machine down: gracefully (the guest stops its engine,
+	// trims and syncs its disk, powers off) or, with force, at once.
+	Stop(ctx context.Context, force bool) error
+	// Status reports the machine's state; a machine that died is Stopped,
+	// with the reason in Status.Exit.
+	Status(ctx context.Context) (Status, error)
+	// DialGuest connects to a guest port (transport.PortEngine …).
+	DialGuest(ctx context.Context, port uint32) (net.Conn, error)
+}
+
+// Machine is what to run. Drivers read what applies to them.
+type Machine struct {
+	Name      string // unique per host; names host-global resources
+	CPUs      int
+	MemoryMiB int
+	DiskGiB   int    // persistent data disk, created sparse on first start
+	Kernel    string // VM drivers: kernel image
+	Initrd    string // VM drivers: initramfs with berth-agent as /init
+	StateDir  string // disk image, sockets, console log, pid files
+	Shares    []Share
+	// EngineArgs are extra berth-agent flags (e.g. --insecure-registry=…).
+	EngineArgs []string
+	// Agent is the berth-agent binary, for drivers that run it directly.
+	Agent string
+}
+
+// Share is a host folder visible in the guest.
+type Share struct {
+	Tag       string
+	HostPath  string
+	GuestPath string
+	ReadOnly  bool
+}
+
+// ConsoleLog is the file, under the state dir, where VM drivers write the
+// guest's console (kernel messages and the agent's log).
+const ConsoleLog = "console.log"
+
+// State is the machine's lifecycle state.
+type State string
+
+const (
+	Stopped  State = "stopped"
+	Starting State = "starting"
+	Running  State = "running"
+	Stopping State = "stopping"
+)
+
+// Status is a snapshot of the machine.
+type Status struct {
+	State     State
+	Accel     string    // "kvm", "hvf", "whpx", "tcg"; "" when no VM
+	PID       int       // the host process running the machine (qemu, agent), 0 if none
+	StartedAt time.Time // zero unless running
+	// Exit says why the machine stopped when nobody asked it to (the VM
+	// process died, the guest panicked); empty after a requested stop.
+	Exit string
+}
+
+// Info describes a driver.
+type Info struct {
+	Name        string
+	Accel       string // accelerator chosen at the last start
+	Vsock       bool   // guest ports carried by vsock (else virtio-serial, or local sockets)
+	FileSharing string // "virtiofs", "9p", "native", "" (none)
+}
+
+// ErrNotRunning is returned by DialGuest when no machine runs. (Stop of a
+// stopped machine does nothing.)
+var ErrNotRunning = errors.New("machine is not running")
+
+// Factory makes a driver.
+type Factory func(log *slog.Logger) Driver
+
+var (
+	regMu    sync.Mutex
+	registry = map[string]Factory{}
+)
+
+// Register makes a driver available by name; drivers call it from init,
+// in files built only where they can run.
+func Register(name string, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic("driver: " + name + " registered twice")
+	}
+	registry[name] = f
+}
+
+// New makes the named driver.
+func New(name string, log *slog.Logger) (Driver, error) {
+	regMu.Lock()
+	f, ok := registry[name]
+	regMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("no VM driver %q on this platform (have %v)", name, Names())
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return f(log), nil
+}
+
+// Names lists the registered drivers.
+func Names() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	var out []string
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PingEngine does GET /_ping on the guest's engine port, as the docker CLI
+// does first; drivers use it to tell that a machine is up.
+func PingEngine(ctx context.Context, d interface {
+	DialGuest(ctx context.Context, port uint32) (net.Conn, error)
+}) error {
+	c, err := d.DialGuest(ctx, transport.PortEngine)
+	if err != nil {
+		return fmt.Errorf("dial engine: %w", err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := io.WriteString(c, "GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"); err != nil {
+		return fmt.Errorf("ping engine: %w", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return fmt.Errorf("ping engine: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if err != nil {
+		return fmt.Errorf("ping engine: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK || string(body) != "OK" {
+		return fmt.Errorf("ping engine: %s %q", resp.Status, body)
+	}
+	return nil
+}

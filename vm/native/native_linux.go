@@ -1,0 +1,187 @@
+package native
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/vm/driver"
+	"github.com/berth-dev/berth/vm/transport"
+)
+
+func init() {
+	driver.Register("native", func(log *slog.Logger) driver.Driver { return New(log) })
+}
+
+// Driver runs the agent as a child process of the host.
+type Driver struct {
+	log *slog.Logger
+
+	mu       sync.Mutex // guards the fields below
+	m        *driver.Machine
+	cmd      *exec.Cmd
+	state    driver.State
+	exit     string
+	started  time.Time
+	done     chan struct{} // closed when the process has exited
+	stopping bool
+}
+
+// New returns a stopped native driver.
+func New(log *slog.Logger) *Driver {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Driver{log: log, state: driver.Stopped}
+}
+
+// Info implements driver.Driver.
+func (d *Driver) Info() driver.Info {
+	return driver.Info{Name: "native", FileSharing: "native"}
+}
+
+// Socket is the Engine API socket of machine m.
+func Socket(m *driver.Machine) string { return filepath.Join(m.StateDir, "run", "docker.sock") }
+
+// Start implements driver.Driver: it runs `berth-agent --root STATE/root
+// --host unix://STATE/run/docker.sock` and waits for /_ping.
+func (d *Driver) Start(ctx context.Context, m *driver.Machine) error {
+	d.mu.Lock()
+	if d.state != driver.Stopped {
+		d.mu.Unlock()
+		return fmt.Errorf("start %s: machine is %s", m.Name, d.state)
+	}
+	if m.Agent == "" {
+		d.mu.Unlock()
+		return fmt.Errorf("start %s: no berth-agent binary given", m.Name)
+	}
+	if err := os.MkdirAll(m.StateDir, 0o700); err != nil {
+		d.mu.Unlock()
+		return fmt.Errorf("start %s: %w", m.Name, err)
+	}
+	logf, err := os.OpenFile(filepath.Join(m.StateDir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		d.mu.Unlock()
+		return fmt.Errorf("start %s: %w", m.Name, err)
+	}
+	args := append([]string{
+		"--root", filepath.Join(m.StateDir, "root"),
+		"--host", "unix://" + Socket(m),
+		"--cgroup-parent", "/berth-" + m.Name,
+	}, m.EngineArgs...)
+	cmd := exec.Command(m.Agent, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		d.mu.Unlock()
+		return fmt.Errorf("start %s: %w", m.Name, err)
+	}
+	done := make(chan struct{})
+	d.m, d.cmd, d.done, d.state, d.exit, d.stopping = m, cmd, done, driver.Starting, "", false
+	d.mu.Unlock()
+
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		d.mu.Lock()
+		if !d.stopping {
+			d.exit = fmt.Sprintf("berth-agent exited: %v (log: %s)", errOrStatus(err), logf.Name())
+			d.log.Warn("native engine died", "machine", m.Name, "err", err)
+		}
+		d.state, d.cmd, d.started = driver.Stopped, nil, time.Time{}
+		d.mu.Unlock()
+		close(done)
+	}()
+
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := driver.PingEngine(pctx, d)
+		cancel()
+		if err == nil {
+			break
+		}
+		select {
+		case <-done:
+			d.mu.Lock()
+			why := d.exit
+			d.mu.Unlock()
+			return fmt.Errorf("start %s: %s", m.Name, why)
+		case <-ctx.Done():
+			d.Stop(context.Background(), true)
+			return fmt.Errorf("start %s: engine did not answer: %w (last: %v)", m.Name, context.Cause(ctx), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	d.mu.Lock()
+	if d.done == done && d.state == driver.Starting {
+		d.state, d.started = driver.Running, time.Now()
+	}
+	d.mu.Unlock()
+	return nil
+}
+
+func errOrStatus(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+// Stop implements driver.Driver: SIGTERM (the engine stops its containers
+// and saves state), SIGKILL if ctx ends first or with force.
+func (d *Driver) Stop(ctx context.Context, force bool) error {
+	d.mu.Lock()
+	cmd, done := d.cmd, d.done
+	if cmd == nil {
+		d.mu.Unlock()
+		return nil
+	}
+	d.stopping, d.state = true, driver.Stopping
+	d.mu.Unlock()
+
+	sig := syscall.SIGTERM
+	if force {
+		sig = syscall.SIGKILL
+	}
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("stop: engine did not exit in time, killed: %w", context.Cause(ctx))
+	}
+}
+
+// Status implements driver.Driver.
+func (d *Driver) Status(context.Context) (driver.Status, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := driver.Status{State: d.state, StartedAt: d.started, Exit: d.exit}
+	if d.cmd != nil {
+		st.PID = d.cmd.Process.Pid
+	}
+	return st, nil
+}
+
+// DialGuest implements driver.Driver. Only the engine port exists natively.
+func (d *Driver) DialGuest(ctx context.Context, port uint32) (net.Conn, error) {
+	d.mu.Lock()
+	m, running := d.m, d.cmd != nil
+	d.mu.Unlock()
+	if !running {
+		return nil, fmt.Errorf("dial guest port %d: %w", port, driver.ErrNotRunning)
+	}
+	if port != transport.PortEngine {
+		return nil, fmt.Errorf("dial guest port %d: the native driver serves only the engine (port %d)", port, transport.PortEngine)
+	}
+	return transport.Dial(ctx, "unix://"+Socket(m))
+}
