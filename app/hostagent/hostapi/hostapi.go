@@ -1,0 +1,76 @@
+// Package hostapi is the host agent's status API: the contract between
+// `berth hostd` (the server, in app/hostagent) and its clients (the berth
+// CLI, the desktop window, the tray). JSON over HTTP on
+// $BERTH_HOME/run/hostd.sock (mode 0600):
+//
+//	GET  /status                 → Status
+//	POST /start                  → Status, once the engine answers (or an error)
+//	POST /stop?force=1           → Status, once stopped
+//	POST /restart                → Status
+//	GET  /events                 → newline-delimited Status objects, one per change, the current one first
+//	GET  /logs?source=S&tail=N&follow=1 → text; S is hostd, agent or console
+//	GET  /settings               → SettingsResponse
+//	PUT  /settings               → SettingsResponse; invalid settings → 400 with Error.Fields
+//	POST /shutdown?stopVM=1      → 202; hostd exits (stopping the VM when asked)
+//
+// Errors are {"message": "...", "fields": [...]} with a 4xx/5xx status.
+package hostapi
+
+import (
+	"time"
+
+	"github.com/berth-dev/berth/app/config"
+)
+
+// State is the machine's state as the user sees it.
+type State string
+
+const (
+	Stopped  State = "stopped"
+	Starting State = "starting"
+	Running  State = "running"
+	Stopping State = "stopping"
+	Error    State = "error" // the last start failed or the VM died and could not be restarted
+)
+
+// Status is everything the window and tray show about the machine.
+type Status struct {
+	State         State     `json:"state"`
+	Driver        string    `json:"driver"`          // qemu, vz, wsl, native
+	Accel         string    `json:"accel,omitempty"` // kvm, hvf, whpx, tcg
+	CPUs          int       `json:"cpus"`
+	MemoryMiB     int       `json:"memoryMiB"`
+	DiskGiB       int       `json:"diskGiB"`
+	DiskUsedBytes int64     `json:"diskUsedBytes,omitempty"`
+	DockerHost    string    `json:"dockerHost"`              // unix://…/docker.sock
+	EngineVersion string    `json:"engineVersion,omitempty"` // from the engine's /version
+	HostdVersion  string    `json:"hostdVersion"`
+	StartedAt     time.Time `json:"startedAt,omitzero"`
+	Restarts      int       `json:"restarts"`        // VM restarts after crashes since hostd started
+	Error         string    `json:"error,omitempty"` // why the state is Error, or the last crash
+	// Ports are the published ports hostd forwards from the host.
+	Ports []ForwardedPort `json:"ports,omitempty"`
+}
+
+// ForwardedPort is one published container port forwarded by hostd.
+type ForwardedPort struct {
+	Container string `json:"container"` // container ID
+	Proto     string `json:"proto"`     // tcp, udp
+	HostIP    string `json:"hostIP"`
+	HostPort  int    `json:"hostPort"`
+	GuestPort int    `json:"guestPort"`
+}
+
+// SettingsResponse carries the saved settings and whether they differ from
+// what the running machine uses (the change applies at the next restart).
+type SettingsResponse struct {
+	Settings        config.Settings `json:"settings"`
+	Limits          config.Limits   `json:"limits"`
+	RestartRequired bool            `json:"restartRequired"`
+}
+
+// ErrorBody is the JSON of every error answer.
+type ErrorBody struct {
+	Message string               `json:"message"`
+	Fields  []*config.FieldError `json:"fields,omitempty"`
+}
