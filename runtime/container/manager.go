@@ -1,0 +1,658 @@
+//go:build linux
+
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	ctr "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client/pkg/stringid"
+
+	"github.com/berth-dev/berth/runtime/errdefs"
+	evbus "github.com/berth-dev/berth/runtime/events"
+	"github.com/berth-dev/berth/runtime/image"
+)
+
+// ImageLookup resolves an image reference or ID to a local image; a missing
+// image is an errdefs NotFound ("No such image: …").
+type ImageLookup func(ctx context.Context, ref string) (*image.Image, error)
+
+// RootFS provides container root filesystems (runtime/snapshot's Store).
+type RootFS interface {
+	// Prepare creates, or mounts again, the writable root of key over the
+	// layer chain chainID and returns its mount point.
+	Prepare(key, chainID string) (string, error)
+	// Unmount unmounts key's root but keeps its writable layer.
+	Unmount(key string) error
+	// Remove unmounts and deletes key's writable layer.
+	Remove(key string) error
+}
+
+// Config configures a Manager.
+type Config struct {
+	Root         string // ROOT/containers: one directory per container
+	RuntimeRoot  string // libcontainer's state of live containers
+	CgroupParent string // e.g. "/berth"
+	Images       ImageLookup
+	RootFS       RootFS
+	Events       *evbus.Bus
+	Log          *slog.Logger
+}
+
+// Manager owns every container: their records on disk, their processes
+// (the agent is their parent; there is no shim), stdio, logs and restart
+// policies.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+
+	mu           sync.Mutex
+	byID         map[string]*Container
+	names        map[string]string // name → ID
+	execs        map[string]*Exec  // exec ID → exec
+	shuttingDown bool
+	bg           sync.WaitGroup // monitors and pending restarts
+}
+
+// New opens the container store under cfg.Root. Containers that were
+// running when the agent last stopped are killed if any process survived
+// and marked exited; AutoRemove containers among them are removed; then
+// restart policies are applied in the background, as dockerd does on start.
+func New(ctx context.Context, cfg Config) (*Manager, error) {
+	if cfg.Root == "" || cfg.RuntimeRoot == "" {
+		return nil, fmt.Errorf("containers: Root and RuntimeRoot are required")
+	}
+	if cfg.Images == nil || cfg.RootFS == nil {
+		return nil, fmt.Errorf("containers: an image lookup and a rootfs store are required")
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "/berth"
+	}
+	if cfg.Events == nil {
+		cfg.Events = evbus.New()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	for _, d := range []string{cfg.Root, cfg.RuntimeRoot} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("containers: %w", err)
+		}
+	}
+	m := &Manager{cfg: cfg, log: cfg.Log, byID: map[string]*Container{}, names: map[string]string{}, execs: map[string]*Exec{}}
+	boot, err := m.restore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		m.restartOnBoot(boot)
+	}()
+	return m, nil
+}
+
+func newContainer(dir string, rec record) *Container {
+	c := &Container{dir: dir, rec: rec, execs: map[string]*Exec{}, changed: make(chan struct{}),
+		removed: make(chan struct{}), attach: newAttachers()}
+	c.restart = newRestartManager(rec.HostConfig.RestartPolicy, rec.RestartCount)
+	return c
+}
+
+// restore loads every container record and settles those that were running.
+// It returns the containers whose restart policy may apply now.
+func (m *Manager) restore(ctx context.Context) ([]*Container, error) {
+	entries, err := os.ReadDir(m.cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("containers: %w", err)
+	}
+	var boot []*Container
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(m.cfg.Root, e.Name())
+		rec, err := loadRecord(dir)
+		if err != nil {
+			m.log.Error("skipping unreadable container", "dir", dir, "err", err)
+			continue
+		}
+		c := newContainer(dir, rec)
+		if rec.State.Running() {
+			m.reapLeftover(c)
+		}
+		m.byID[rec.ID] = c
+		m.names[rec.Name] = rec.ID
+		if c.rec.HostConfig.AutoRemove && !c.rec.State.Running() && c.rec.HasBeenStartedBefore {
+			if err := m.removeLocked(c, false); err != nil {
+				m.log.Error("auto-remove on start", "container", rec.ID, "err", err)
+			}
+			continue
+		}
+		boot = append(boot, c)
+	}
+	m.cleanRuntimeRoot()
+	return boot, nil
+}
+
+// reapLeftover kills what is left of a container whose agent died, and
+// records it as exited: the agent owns container processes directly, so a
+// container cannot outlive it.
+func (m *Manager) reapLeftover(c *Container) {
+	code := killLeftover(m.cfg.RuntimeRoot, c.rec.ID, m.log)
+	if err := m.cfg.RootFS.Unmount(c.rec.ID); err != nil {
+		m.log.Warn("unmount leftover rootfs", "container", c.rec.ID, "err", err)
+	}
+	c.rec.State = State{Status: ctr.StateExited, ExitCode: code, StartedAt: c.rec.State.StartedAt,
+		FinishedAt: time.Now().UTC(), OOMKilled: false}
+	if err := c.saveLocked(); err != nil {
+		m.log.Error("save state", "container", c.rec.ID, "err", err)
+	}
+	m.log.Info("container was running when the engine stopped; marked exited", "container", c.rec.ID, "exitCode", code)
+}
+
+// restartOnBoot applies restart policies to containers restored at start.
+func (m *Manager) restartOnBoot(cs []*Container) {
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		c.mu.Lock()
+		rec := c.rec
+		c.mu.Unlock()
+		if !rec.HasBeenStartedBefore || rec.State.Running() {
+			continue
+		}
+		ok, _ := c.restart.shouldRestart(rec.State.ExitCode, rec.HasBeenManuallyStopped, rec.State.FinishedAt.Sub(rec.State.StartedAt))
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.startPolicy(c); err != nil {
+				m.log.Error("restart policy on engine start", "container", rec.ID, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Get finds a container by full ID, name, or unique ID prefix.
+func (m *Manager) Get(ref string) (*Container, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.getLocked(ref)
+}
+
+func (m *Manager) getLocked(ref string) (*Container, error) {
+	if ref == "" {
+		return nil, errdefs.InvalidArgument("no container name or ID given")
+	}
+	if c, ok := m.byID[ref]; ok {
+		return c, nil
+	}
+	if id, ok := m.names[strings.TrimPrefix(ref, "/")]; ok {
+		return m.byID[id], nil
+	}
+	var found *Container
+	for id, c := range m.byID {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, errdefs.NotFound("No such container: %s (multiple IDs found with provided prefix)", ref)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, errdefs.NotFound("No such container: %s", ref)
+	}
+	return found, nil
+}
+
+// All returns every container, newest first.
+func (m *Manager) All() []*Container {
+	m.mu.Lock()
+	out := slices.Collect(maps.Values(m.byID))
+	m.mu.Unlock()
+	recs := make(map[*Container]time.Time, len(out))
+	for _, c := range out {
+		recs[c] = c.snapshot().Created
+	}
+	slices.SortFunc(out, func(a, b *Container) int { return recs[b].Compare(recs[a]) })
+	return out
+}
+
+// ImageUsers returns the IDs of containers created from imageID, so the
+// image store can refuse to remove an image in use.
+func (m *Manager) ImageUsers(imageID string) []string {
+	var out []string
+	for _, c := range m.All() {
+		if r := c.snapshot(); r.ImageID == imageID {
+			out = append(out, r.ID)
+		}
+	}
+	return out
+}
+
+// Counts returns how many containers are running, paused and stopped.
+func (m *Manager) Counts() (running, paused, stopped int) {
+	for _, c := range m.All() {
+		switch c.snapshot().State.Status {
+		case ctr.StateRunning, ctr.StateRestarting:
+			running++
+		case ctr.StatePaused:
+			paused++
+		default:
+			stopped++
+		}
+	}
+	return
+}
+
+// CreateOptions is a container create request.
+type CreateOptions struct {
+	Name             string
+	Config           *ctr.Config
+	HostConfig       *ctr.HostConfig
+	NetworkingConfig *network.NetworkingConfig
+	Platform         string // "os/arch[/variant]"; empty for the engine's own
+}
+
+// Create makes a container from an image: it merges the image config into
+// the request, reserves the name, prepares the root filesystem and saves the
+// record. It returns the new ID and dockerd-style warnings.
+func (m *Manager) Create(ctx context.Context, opts CreateOptions) (string, []string, error) {
+	if opts.Config == nil {
+		return "", nil, errdefs.InvalidArgument("config cannot be empty in order to create a container")
+	}
+	cfg := *opts.Config
+	hc := &ctr.HostConfig{}
+	if opts.HostConfig != nil {
+		h := *opts.HostConfig
+		hc = &h
+	}
+	if cfg.Image == "" {
+		return "", nil, errdefs.InvalidArgument("no image specified: config.Image is required")
+	}
+	name := strings.TrimPrefix(opts.Name, "/")
+	if name != "" && !validName.MatchString(name) {
+		return "", nil, errdefs.InvalidArgument("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	}
+	if err := validateHostConfig(hc); err != nil {
+		return "", nil, err
+	}
+	img, err := m.cfg.Images(ctx, cfg.Image)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := checkPlatform(opts.Platform, img); err != nil {
+		return "", nil, err
+	}
+	mergeImageConfig(&cfg, img)
+	path, args, err := command(&cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = "json-file"
+	}
+	if hc.NetworkMode == "" {
+		hc.NetworkMode = "bridge"
+	}
+	if hc.RestartPolicy.Name == "" {
+		hc.RestartPolicy.Name = ctr.RestartPolicyDisabled
+	}
+
+	id := stringid.GenerateRandomID()
+	if cfg.Hostname == "" {
+		if hc.NetworkMode.IsHost() {
+			cfg.Hostname, _ = os.Hostname()
+		} else {
+			cfg.Hostname = id[:12]
+		}
+	}
+	var warnings []string
+	if hc.Memory > 0 && hc.MemorySwap == 0 && !swapAccounting() {
+		warnings = append(warnings, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
+	}
+
+	m.mu.Lock()
+	if m.shuttingDown {
+		m.mu.Unlock()
+		return "", nil, errdefs.Unavailable("the engine is shutting down")
+	}
+	if name == "" {
+		name = randomName(func(n string) bool { _, ok := m.names[n]; return ok })
+	} else if other, ok := m.names[name]; ok {
+		m.mu.Unlock()
+		return "", nil, errdefs.Conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, other)
+	}
+	m.names[name] = id // reserved while the rootfs is prepared
+	m.mu.Unlock()
+
+	release := func() {
+		m.mu.Lock()
+		delete(m.names, name)
+		m.mu.Unlock()
+	}
+	dir := filepath.Join(m.cfg.Root, id)
+	if err := os.MkdirAll(dir, 0o710); err != nil {
+		release()
+		return "", nil, fmt.Errorf("create container: %w", err)
+	}
+	if _, err := m.cfg.RootFS.Prepare(id, img.ChainID); err != nil {
+		os.RemoveAll(dir)
+		release()
+		return "", nil, fmt.Errorf("create container: rootfs: %w", err)
+	}
+	rec := record{
+		ID: id, Name: name, Created: time.Now().UTC(), Path: path, Args: args,
+		Config: &cfg, HostConfig: hc, NetworkingConfig: opts.NetworkingConfig,
+		ImageID: img.ID, ChainID: img.ChainID, Platform: "linux",
+		State: State{Status: ctr.StateCreated},
+	}
+	c := newContainer(dir, rec)
+	c.mu.Lock()
+	err = c.saveLocked()
+	c.mu.Unlock()
+	if err != nil {
+		m.cfg.RootFS.Remove(id)
+		os.RemoveAll(dir)
+		release()
+		return "", nil, err
+	}
+	m.mu.Lock()
+	m.byID[id] = c
+	m.mu.Unlock()
+	m.event(c, events.ActionCreate, nil)
+	return id, warnings, nil
+}
+
+// mergeImageConfig fills what the request left empty from the image config,
+// as dockerd's create does.
+func mergeImageConfig(cfg *ctr.Config, img *image.Image) {
+	if img.Config == nil {
+		return
+	}
+	ic := img.Config.Config
+	if cfg.User == "" {
+		cfg.User = ic.User
+	}
+	if cfg.WorkingDir == "" {
+		cfg.WorkingDir = ic.WorkingDir
+	}
+	cfg.Env = mergeEnv(ic.Env, cfg.Env)
+	if len(ic.Labels) > 0 {
+		labels := maps.Clone(ic.Labels)
+		maps.Copy(labels, cfg.Labels)
+		cfg.Labels = labels
+	}
+	// --entrypoint "" arrives as [""]: it resets the image's entrypoint.
+	if len(cfg.Entrypoint) == 1 && cfg.Entrypoint[0] == "" {
+		cfg.Entrypoint = []string{}
+	}
+	if len(cfg.Entrypoint) == 0 {
+		if len(cfg.Cmd) == 0 {
+			cfg.Cmd = ic.Cmd
+		}
+		if cfg.Entrypoint == nil {
+			cfg.Entrypoint = ic.Entrypoint
+		}
+	}
+	if cfg.StopSignal == "" {
+		cfg.StopSignal = ic.StopSignal
+	}
+	for p := range ic.ExposedPorts {
+		port, err := network.ParsePort(p)
+		if err != nil {
+			continue
+		}
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = network.PortSet{}
+		}
+		cfg.ExposedPorts[port] = struct{}{}
+	}
+	for v := range ic.Volumes {
+		if cfg.Volumes == nil {
+			cfg.Volumes = map[string]struct{}{}
+		}
+		cfg.Volumes[v] = struct{}{}
+	}
+	if cfg.Healthcheck == nil && ic.Healthcheck != nil {
+		h := ic.Healthcheck
+		cfg.Healthcheck = &ctr.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
+	}
+	if len(cfg.Shell) == 0 {
+		cfg.Shell = ic.Shell
+	}
+}
+
+// command is the process to run: the entrypoint followed by the command.
+func command(cfg *ctr.Config) (string, []string, error) {
+	argv := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
+	if len(argv) == 0 || argv[0] == "" {
+		return "", nil, errdefs.InvalidArgument("no command specified")
+	}
+	return argv[0], argv[1:], nil
+}
+
+func checkPlatform(p string, img *image.Image) error {
+	if p == "" || img.Config == nil {
+		return nil
+	}
+	parts := strings.Split(p, "/")
+	if parts[0] != "linux" {
+		return errdefs.InvalidArgument("platform %q is not supported: this engine runs linux containers", p)
+	}
+	if len(parts) > 1 && img.Config.Architecture != "" && parts[1] != img.Config.Architecture {
+		return errdefs.NotFound("image with reference %s was found but its platform (%s/%s) does not match the specified platform (%s)",
+			img.ID, img.Config.OS, img.Config.Architecture, p)
+	}
+	return nil
+}
+
+// Rename gives a container a new name.
+func (m *Manager) Rename(ref, newName string) error {
+	newName = strings.TrimPrefix(newName, "/")
+	if newName == "" {
+		return errdefs.InvalidArgument("Neither old nor new names may be empty")
+	}
+	if !validName.MatchString(newName) {
+		return errdefs.InvalidArgument("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
+	}
+	m.mu.Lock()
+	c, err := m.getLocked(ref)
+	if err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	c.mu.Lock()
+	old := c.rec.Name
+	if old == newName {
+		c.mu.Unlock()
+		m.mu.Unlock()
+		return errdefs.InvalidArgument("Renaming a container with the same name as its current name")
+	}
+	if other, ok := m.names[newName]; ok {
+		c.mu.Unlock()
+		m.mu.Unlock()
+		return errdefs.Conflict("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", newName, other)
+	}
+	c.rec.Name = newName
+	if err := c.saveLocked(); err != nil {
+		c.rec.Name = old
+		c.mu.Unlock()
+		m.mu.Unlock()
+		return err
+	}
+	delete(m.names, old)
+	m.names[newName] = c.rec.ID
+	c.mu.Unlock()
+	m.mu.Unlock()
+	m.event(c, events.ActionRename, map[string]string{"oldName": "/" + old})
+	return nil
+}
+
+// RemoveOptions is a container remove request.
+type RemoveOptions struct {
+	Force         bool // kill it first if it is running
+	RemoveVolumes bool
+}
+
+// Remove deletes a container, its writable layer, logs and record.
+func (m *Manager) Remove(ctx context.Context, ref string, opts RemoveOptions) error {
+	c, err := m.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	c.mu.Lock()
+	st, name, gone := c.rec.State, c.rec.Name, c.gone
+	c.mu.Unlock()
+	if gone {
+		return errdefs.NotFound("No such container: %s", ref)
+	}
+	if st.Running() {
+		if !opts.Force {
+			if st.Status == ctr.StatePaused {
+				return errdefs.Conflict("cannot remove container \"/%s\": container is paused and must be unpaused first", name)
+			}
+			return errdefs.Conflict("cannot remove container \"/%s\": container is running: stop the container before removing or force remove", name)
+		}
+		c.restart.stop()
+		if err := m.killAndWait(ctx, c); err != nil {
+			return fmt.Errorf("cannot remove container \"/%s\": could not kill: %w", name, err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.removeLocked(c, true)
+}
+
+// removeLocked deletes a stopped container. Call with m.mu held.
+func (m *Manager) removeLocked(c *Container, publish bool) error {
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return nil
+	}
+	id, name := c.rec.ID, c.rec.Name
+	c.gone = true
+	c.restart.stop()
+	execs := slices.Collect(maps.Keys(c.execs))
+	c.mu.Unlock()
+	if err := m.cfg.RootFS.Remove(id); err != nil {
+		c.mu.Lock()
+		c.gone = false
+		c.rec.State.Status = ctr.StateDead
+		c.rec.State.Error = err.Error()
+		c.saveLocked()
+		c.notifyLocked()
+		c.mu.Unlock()
+		return fmt.Errorf("remove container %s: rootfs: %w", id, err)
+	}
+	if err := os.RemoveAll(c.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	delete(m.byID, id)
+	if m.names[name] == id {
+		delete(m.names, name)
+	}
+	for _, e := range execs {
+		delete(m.execs, e)
+	}
+	if publish {
+		m.event(c, events.ActionDestroy, nil)
+	}
+	c.mu.Lock()
+	close(c.removed)
+	c.notifyLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+// Close stops every running container in parallel, each with its own stop
+// timeout, and waits for monitors and pending restarts to finish. Restart
+// policies are suspended, not forgotten: they apply on the next start.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.shuttingDown = true
+	cs := slices.Collect(maps.Values(m.byID))
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		c.restart.stop()
+		if !c.snapshot().State.Running() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.stop(ctx, c, StopOptions{}, false); err != nil && !errdefs.IsNotModified(err) {
+				m.log.Error("stop on shutdown", "container", c.rec.ID, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() { m.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("containers: shutdown: %w", ctx.Err())
+	}
+}
+
+// event publishes a container event with dockerd's attributes: name, image,
+// the container's labels, plus extra.
+func (m *Manager) event(c *Container, action events.Action, extra map[string]string) {
+	c.mu.Lock()
+	attrs := make(map[string]string, len(c.rec.Config.Labels)+2+len(extra))
+	maps.Copy(attrs, c.rec.Config.Labels)
+	attrs["name"] = c.rec.Name
+	attrs["image"] = c.rec.Config.Image
+	id := c.rec.ID
+	c.mu.Unlock()
+	maps.Copy(attrs, extra)
+	m.cfg.Events.Publish(events.ContainerEventType, action, id, attrs)
+}
+
+func (c *Container) logPath() string { return filepath.Join(c.dir, c.rec.ID+"-json.log") }
+
+// LogPath is where the container's json-file log lives.
+func (c *Container) LogPath() string { return c.logPath() }
+
+func numCPU() int { return runtime.NumCPU() }
+
+func swapAccounting() bool {
+	_, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+	if err == nil {
+		return true
+	}
+	_, err = os.Stat("/sys/fs/cgroup/memory.swap.max")
+	if err == nil {
+		return true
+	}
+	// cgroup v2: the root has no swap file, but children do when enabled.
+	return strings.Contains(readFileString("/sys/fs/cgroup/cgroup.subtree_control"), "memory")
+}
+
+func readFileString(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}

@@ -1,0 +1,169 @@
+//go:build linux
+
+package container
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/manager"
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"golang.org/x/sys/unix"
+
+	// Without it libcontainer cannot write device cgroup rules.
+	_ "github.com/opencontainers/cgroups/devices"
+
+	"github.com/berth-dev/berth/runtime/errdefs"
+)
+
+// createLibcontainer creates the libcontainer container for one run,
+// clearing state a crash may have left under the same ID.
+func createLibcontainer(root, id string, cfg *configs.Config) (*libcontainer.Container, error) {
+	lc, err := libcontainer.Create(root, id, cfg)
+	if errors.Is(err, libcontainer.ErrExist) {
+		if old, lerr := libcontainer.Load(root, id); lerr == nil {
+			old.Signal(unix.SIGKILL)
+			old.Destroy()
+		} else {
+			os.RemoveAll(root + "/" + id)
+		}
+		lc, err = libcontainer.Create(root, id, cfg)
+	}
+	return lc, err
+}
+
+// cgroupManager returns a manager for the container's cgroup, used for the
+// OOM count, the process list and freezing.
+func cgroupManager(cfg *configs.Config) (cgroups.Manager, error) {
+	return manager.New(cfg.Cgroups)
+}
+
+// killLeftover kills what survives of a container after an agent crash and
+// removes its libcontainer state. It returns the exit code to record: 137
+// when processes had to be killed, 255 when nothing was left to ask.
+func killLeftover(root, id string, log *slog.Logger) int {
+	lc, err := libcontainer.Load(root, id)
+	if err != nil {
+		return 255
+	}
+	code := 255
+	if st, err := lc.Status(); err == nil && st != libcontainer.Stopped {
+		code = 137
+		if st == libcontainer.Paused {
+			lc.Resume()
+		}
+		if err := lc.Signal(unix.SIGKILL); err != nil {
+			log.Warn("kill leftover container", "container", id, "err", err)
+		}
+		if s, err := lc.State(); err == nil {
+			waitGone(s.InitProcessPid, 10*time.Second)
+		}
+	}
+	if err := lc.Destroy(); err != nil {
+		log.Warn("destroy leftover container", "container", id, "err", err)
+	}
+	return code
+}
+
+// waitGone polls until pid no longer exists (it is not our child after an
+// agent restart, so it cannot be waited for).
+func waitGone(pid int, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for pid > 0 && time.Now().Before(deadline) {
+		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// cleanRuntimeRoot destroys libcontainer state that no container owns.
+func (m *Manager) cleanRuntimeRoot() {
+	entries, _ := os.ReadDir(m.cfg.RuntimeRoot)
+	for _, e := range entries {
+		if _, ok := m.byID[e.Name()]; ok || !e.IsDir() {
+			continue
+		}
+		killLeftover(m.cfg.RuntimeRoot, e.Name(), m.log)
+		os.RemoveAll(m.cfg.RuntimeRoot + "/" + e.Name())
+	}
+}
+
+// exitStatus turns a wait status into the shell-style code docker reports:
+// the exit status, or 128+signal for a process killed by a signal.
+func exitStatus(ps *os.ProcessState) int {
+	if ps == nil {
+		return 255
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok {
+		return ps.ExitCode()
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// startFailure classifies an error from starting a process the way dockerd
+// does: 127 for a missing executable, 126 when it cannot be executed. Those
+// are the user's mistake (400); anything else is the engine's (500).
+func startFailure(err error) (int, error) {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return 127, errdefs.InvalidArgument("failed to create task for container: %v: unknown", err)
+	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"):
+		return 126, errdefs.InvalidArgument("failed to create task for container: %v: unknown", err)
+	}
+	return 128, fmt.Errorf("failed to create task for container: %w", err)
+}
+
+// recvConsole receives the pty master that libcontainer's init sends over
+// the console socket.
+func recvConsole(sock *os.File) (*os.File, error) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("receive console: %w", err)
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) != 1 {
+			return nil, fmt.Errorf("receive console: bad control message (%v)", err)
+		}
+		fds, err := unix.ParseUnixRights(&msgs[0])
+		if err != nil || len(fds) != 1 {
+			return nil, fmt.Errorf("receive console: no descriptor (%v)", err)
+		}
+		return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
+	}
+}
+
+// resizeConsole sets a pty's window size.
+func resizeConsole(f *os.File, height, width uint) error {
+	if f == nil {
+		return errdefs.Conflict("no TTY attached: cannot resize")
+	}
+	return unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(height), Col: uint16(width)})
+}
+
+// consolePair makes the socket pair libcontainer sends the pty master over.
+func consolePair() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("console socket: %w", err)
+	}
+	return os.NewFile(uintptr(fds[1]), "console-parent"), os.NewFile(uintptr(fds[0]), "console-child"), nil
+}

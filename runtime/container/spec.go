@@ -1,0 +1,425 @@
+//go:build linux
+
+package container
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/moby/sys/capability"
+	ctr "github.com/moby/moby/api/types/container"
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/devices"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/runtime/errdefs"
+)
+
+// defaultCaps is Docker's default capability set.
+var defaultCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// Docker's masked and read-only /proc and /sys paths for unprivileged containers.
+var (
+	defaultMaskedPaths = []string{
+		"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+		"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+		"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+	}
+	defaultReadonlyPaths = []string{
+		"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+	}
+)
+
+// defaultShmSize is dockerd's /dev/shm size.
+const defaultShmSize = 64 << 20
+
+// cfsPeriod is the CFS period used to turn --cpus into a quota, as dockerd.
+const cfsPeriod = 100000
+
+// runSpec is everything needed to start one container process.
+type runSpec struct {
+	config  *configs.Config
+	process *specs.Process
+}
+
+// buildSpec turns a container record into an OCI runtime spec, as dockerd
+// does, and converts it with libcontainer's specconv. rootfs is the mounted
+// root filesystem; the user is resolved from its /etc/passwd and /etc/group.
+func (m *Manager) buildSpec(rec *record, rootfs string, dir string) (*runSpec, error) {
+	cfg, hc := rec.Config, rec.HostConfig
+	proc, err := processSpec(rec, rootfs)
+	if err != nil {
+		return nil, err
+	}
+	caps, err := capabilities(hc)
+	if err != nil {
+		return nil, err
+	}
+	proc.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+
+	spec := &specs.Spec{
+		Version:  specs.Version,
+		Root:     &specs.Root{Path: rootfs, Readonly: hc.ReadonlyRootfs},
+		Hostname: cfg.Hostname,
+		Process:  proc,
+		Mounts:   defaultMounts(hc),
+		Linux: &specs.Linux{
+			CgroupsPath: cgroupPath(m.cfg.CgroupParent, hc, rec.ID),
+			Sysctl:      hc.Sysctls,
+			Resources:   &specs.LinuxResources{},
+		},
+	}
+	if cfg.Domainname != "" {
+		spec.Domainname = cfg.Domainname
+	}
+	binds, err := etcFiles(rec, dir)
+	if err != nil {
+		return nil, err
+	}
+	spec.Mounts = append(spec.Mounts, binds...)
+	tmpfs, err := tmpfsMounts(hc.Tmpfs)
+	if err != nil {
+		return nil, err
+	}
+	spec.Mounts = append(spec.Mounts, tmpfs...)
+
+	spec.Linux.Namespaces = []specs.LinuxNamespace{
+		{Type: specs.MountNamespace}, {Type: specs.UTSNamespace}, {Type: specs.IPCNamespace}, {Type: specs.PIDNamespace},
+	}
+	if !hc.NetworkMode.IsHost() {
+		// Until the networking work lands: a private network namespace
+		// with loopback up (specconv adds the loopback strategy).
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	}
+	if cgroups.IsCgroup2UnifiedMode() {
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+	}
+
+	res, err := resources(hc)
+	if err != nil {
+		return nil, err
+	}
+	spec.Linux.Resources = res
+	if hc.Privileged {
+		devs, err := hostDevices()
+		if err != nil {
+			return nil, err
+		}
+		spec.Linux.Devices = devs
+		res.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+	} else {
+		res.Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+		spec.Linux.MaskedPaths = defaultMaskedPaths
+		spec.Linux.ReadonlyPaths = defaultReadonlyPaths
+		if hc.MaskedPaths != nil {
+			spec.Linux.MaskedPaths = hc.MaskedPaths
+		}
+		if hc.ReadonlyPaths != nil {
+			spec.Linux.ReadonlyPaths = hc.ReadonlyPaths
+		}
+	}
+
+	lc, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: rec.ID, Spec: spec})
+	if err != nil {
+		return nil, errdefs.InvalidArgument("container %s: %v", rec.ID, err)
+	}
+	return &runSpec{config: lc, process: proc}, nil
+}
+
+// cgroupPath places the container under the engine's cgroup parent (or the
+// one given with --cgroup-parent), e.g. /berth/<id>.
+func cgroupPath(parent string, hc *ctr.HostConfig, id string) string {
+	if hc.CgroupParent != "" {
+		parent = hc.CgroupParent
+	}
+	if !strings.HasPrefix(parent, "/") {
+		parent = "/" + parent
+	}
+	return filepath.Join(parent, id)
+}
+
+func defaultMounts(hc *ctr.HostConfig) []specs.Mount {
+	shm := hc.ShmSize
+	if shm <= 0 {
+		shm = defaultShmSize
+	}
+	sysOpts := []string{"nosuid", "noexec", "nodev", "ro"}
+	cgOpts := []string{"ro", "nosuid", "noexec", "nodev"}
+	if hc.Privileged {
+		sysOpts = []string{"nosuid", "noexec", "nodev"}
+		cgOpts = []string{"nosuid", "noexec", "nodev"}
+	}
+	return []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts},
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: cgOpts},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shm, 10)}},
+	}
+}
+
+// etcFiles writes the container's /etc/hostname and /etc/hosts in its state
+// directory and bind-mounts them, as dockerd does; with --network host the
+// host's resolv.conf is shared too.
+func etcFiles(rec *record, dir string) ([]specs.Mount, error) {
+	hostname := rec.Config.Hostname
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+		"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+	if !rec.HostConfig.NetworkMode.IsHost() {
+		hosts += "127.0.0.1\t" + hostname + "\n"
+	}
+	files := map[string]string{"hostname": hostname + "\n", "hosts": hosts}
+	var mounts []specs.Mount
+	for _, name := range []string{"hostname", "hosts"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(files[name]), 0o644); err != nil {
+			return nil, fmt.Errorf("write /etc/%s: %w", name, err)
+		}
+		mounts = append(mounts, specs.Mount{Destination: "/etc/" + name, Type: "bind", Source: p, Options: []string{"rbind", "rprivate"}})
+	}
+	if rec.HostConfig.NetworkMode.IsHost() {
+		mounts = append(mounts, specs.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: "/etc/resolv.conf", Options: []string{"rbind", "rprivate", "ro"}})
+	}
+	return mounts, nil
+}
+
+func tmpfsMounts(tmpfs map[string]string) ([]specs.Mount, error) {
+	var dests []string
+	for d := range tmpfs {
+		dests = append(dests, d)
+	}
+	sort.Strings(dests)
+	var out []specs.Mount
+	for _, d := range dests {
+		if !filepath.IsAbs(d) {
+			return nil, errdefs.InvalidArgument("invalid tmpfs mount %q: destination must be an absolute path", d)
+		}
+		opts := []string{"nosuid", "nodev", "noexec"}
+		if o := tmpfs[d]; o != "" {
+			opts = append(opts, strings.Split(o, ",")...)
+		}
+		out = append(out, specs.Mount{Destination: d, Type: "tmpfs", Source: "tmpfs", Options: opts})
+	}
+	return out, nil
+}
+
+// capabilities applies --privileged, --cap-add and --cap-drop to Docker's
+// default set, accepting names with or without the CAP_ prefix and "ALL".
+func capabilities(hc *ctr.HostConfig) ([]string, error) {
+	all := allCaps()
+	if hc.Privileged {
+		return all, nil
+	}
+	known := map[string]bool{}
+	for _, c := range all {
+		known[c] = true
+	}
+	norm := func(list []string) ([]string, bool, error) {
+		var out []string
+		hasAll := false
+		for _, c := range list {
+			u := strings.ToUpper(strings.TrimSpace(c))
+			if u == "ALL" {
+				hasAll = true
+				continue
+			}
+			if !strings.HasPrefix(u, "CAP_") {
+				u = "CAP_" + u
+			}
+			if !known[u] {
+				return nil, false, errdefs.InvalidArgument("unknown capability: %q", c)
+			}
+			out = append(out, u)
+		}
+		return out, hasAll, nil
+	}
+	add, addAll, err := norm(hc.CapAdd)
+	if err != nil {
+		return nil, err
+	}
+	drop, dropAll, err := norm(hc.CapDrop)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	switch {
+	case addAll:
+		for _, c := range all {
+			set[c] = true
+		}
+	case !dropAll:
+		for _, c := range defaultCaps {
+			set[c] = true
+		}
+	}
+	if !addAll {
+		for _, c := range add {
+			set[c] = true
+		}
+	}
+	for _, c := range drop {
+		delete(set, c)
+	}
+	if dropAll && !addAll {
+		set = map[string]bool{}
+		for _, c := range add {
+			set[c] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// allCaps is every capability this kernel supports, as CAP_ names.
+func allCaps() []string {
+	list, err := capability.ListSupported()
+	if err != nil {
+		list = capability.ListKnown()
+	}
+	out := make([]string, 0, len(list))
+	for _, c := range list {
+		out = append(out, "CAP_"+strings.ToUpper(c.String()))
+	}
+	return out
+}
+
+func hostDevices() ([]specs.LinuxDevice, error) {
+	devs, err := devices.HostDevices()
+	if err != nil {
+		return nil, fmt.Errorf("list host devices: %w", err)
+	}
+	var out []specs.LinuxDevice
+	for _, d := range devs {
+		if d.Path == "/dev/console" || strings.HasPrefix(d.Path, "/dev/pts/") || d.Path == "/dev/ptmx" {
+			continue // the container gets its own
+		}
+		mode := d.FileMode
+		uid, gid := d.Uid, d.Gid
+		out = append(out, specs.LinuxDevice{Path: d.Path, Type: string(d.Type), Major: d.Major, Minor: d.Minor, FileMode: &mode, UID: &uid, GID: &gid})
+	}
+	return out, nil
+}
+
+// resources maps the HostConfig's limits onto cgroup resources. specconv
+// and libcontainer write them for cgroup v1 and v2 alike.
+func resources(hc *ctr.HostConfig) (*specs.LinuxResources, error) {
+	r := hc.Resources
+	out := &specs.LinuxResources{}
+	mem := &specs.LinuxMemory{}
+	if r.Memory > 0 {
+		mem.Limit = &r.Memory
+		swap := r.MemorySwap
+		if swap == 0 {
+			swap = 2 * r.Memory // dockerd's default: as much swap as memory
+		}
+		mem.Swap = &swap
+	} else if r.MemorySwap > 0 {
+		return nil, errdefs.InvalidArgument("you should always set the memory limit when using the memory-swap limit, see usage")
+	}
+	if r.MemoryReservation > 0 {
+		mem.Reservation = &r.MemoryReservation
+	}
+	if r.MemorySwappiness != nil && *r.MemorySwappiness >= 0 {
+		s := uint64(*r.MemorySwappiness)
+		mem.Swappiness = &s
+	}
+	if r.OomKillDisable != nil {
+		mem.DisableOOMKiller = r.OomKillDisable
+	}
+	if *mem != (specs.LinuxMemory{}) {
+		out.Memory = mem
+	}
+
+	cpu := &specs.LinuxCPU{}
+	if r.CPUShares > 0 {
+		s := uint64(r.CPUShares)
+		cpu.Shares = &s
+	}
+	if r.NanoCPUs > 0 && (r.CPUQuota > 0 || r.CPUPeriod > 0) {
+		return nil, errdefs.InvalidArgument("conflicting options: Nano CPUs and CPU Period cannot both be set")
+	}
+	if r.NanoCPUs > 0 {
+		period := uint64(cfsPeriod)
+		quota := r.NanoCPUs * cfsPeriod / 1e9
+		cpu.Period, cpu.Quota = &period, &quota
+	}
+	if r.CPUQuota > 0 {
+		q := r.CPUQuota
+		cpu.Quota = &q
+	}
+	if r.CPUPeriod > 0 {
+		p := uint64(r.CPUPeriod)
+		cpu.Period = &p
+	}
+	cpu.Cpus, cpu.Mems = r.CpusetCpus, r.CpusetMems
+	if cpu.Shares != nil || cpu.Quota != nil || cpu.Period != nil || cpu.Cpus != "" || cpu.Mems != "" {
+		out.CPU = cpu
+	}
+	if r.PidsLimit != nil && *r.PidsLimit > 0 {
+		out.Pids = &specs.LinuxPids{Limit: r.PidsLimit}
+	}
+	return out, nil
+}
+
+// validateHostConfig rejects what the engine cannot honour, at create time,
+// with the message dockerd gives where it has one.
+func validateHostConfig(hc *ctr.HostConfig) error {
+	if hc.AutoRemove && !hc.RestartPolicy.IsNone() {
+		return errdefs.InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+	}
+	if err := ctr.ValidateRestartPolicy(hc.RestartPolicy); err != nil {
+		return errdefs.InvalidArgument("%v", err)
+	}
+	r := hc.Resources
+	if r.Memory > 0 && r.Memory < 6<<20 {
+		return errdefs.InvalidArgument("Minimum memory limit allowed is 6MB")
+	}
+	if r.MemorySwap > 0 && r.Memory > 0 && r.MemorySwap < r.Memory {
+		return errdefs.InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+	}
+	if r.NanoCPUs < 0 {
+		return errdefs.InvalidArgument("range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", numCPU(), numCPU())
+	}
+	if r.NanoCPUs > int64(numCPU())*1e9 {
+		return errdefs.InvalidArgument("range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", numCPU(), numCPU())
+	}
+	if _, err := resources(hc); err != nil {
+		return err
+	}
+	if _, err := capabilities(hc); err != nil {
+		return err
+	}
+	switch {
+	case hc.NetworkMode == "", hc.NetworkMode.IsDefault(), hc.NetworkMode.IsBridge(), hc.NetworkMode.IsHost(), hc.NetworkMode.IsNone():
+	default:
+		return errdefs.NotImplemented("network mode %q is not supported yet", hc.NetworkMode)
+	}
+	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.VolumesFrom) > 0 {
+		return errdefs.NotImplemented("volumes and bind mounts are not supported yet")
+	}
+	if hc.Init != nil && *hc.Init {
+		return errdefs.NotImplemented("--init is not supported: run your own init as the entrypoint")
+	}
+	switch hc.LogConfig.Type {
+	case "", "json-file", "none":
+	default:
+		return errdefs.InvalidArgument("logging driver %q is not supported: use json-file or none", hc.LogConfig.Type)
+	}
+	return nil
+}

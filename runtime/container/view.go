@@ -1,0 +1,275 @@
+//go:build linux
+
+package container
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	units "github.com/docker/go-units"
+	ctr "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/storage"
+
+	"github.com/berth-dev/berth/runtime/errdefs"
+	"github.com/berth-dev/berth/runtime/filters"
+)
+
+// usager is implemented by root filesystem stores that can report the size
+// of a container's writable layer.
+type usager interface {
+	Usage(key string) (int64, error)
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Inspect reports a container as GET /containers/{id}/json does.
+func (m *Manager) Inspect(ctx context.Context, ref string, size bool) (*ctr.InspectResponse, error) {
+	c, err := m.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	rec := c.rec
+	execIDs := make([]string, 0, len(c.execs))
+	for _, e := range c.execsLocked() {
+		execIDs = append(execIDs, e.ID)
+	}
+	c.mu.Unlock()
+	st := rec.State
+	resp := &ctr.InspectResponse{
+		ID:      rec.ID,
+		Created: formatTime(rec.Created),
+		Path:    rec.Path,
+		Args:    nonNil(rec.Args),
+		State: &ctr.State{
+			Status: st.Status, Running: st.Running(),
+			Paused: st.Status == ctr.StatePaused, Restarting: st.Status == ctr.StateRestarting,
+			OOMKilled: st.OOMKilled, Dead: st.Status == ctr.StateDead, Pid: st.Pid, ExitCode: st.ExitCode,
+			Error: st.Error, StartedAt: formatTime(st.StartedAt), FinishedAt: formatTime(st.FinishedAt),
+		},
+		Image:          rec.ImageID,
+		HostnamePath:   filepath.Join(c.dir, "hostname"),
+		HostsPath:      filepath.Join(c.dir, "hosts"),
+		LogPath:        c.logPath(),
+		Name:           "/" + rec.Name,
+		RestartCount:   rec.RestartCount,
+		Driver:         "overlayfs",
+		Platform:       rec.Platform,
+		HostConfig:     rec.HostConfig,
+		Config:         rec.Config,
+		Mounts:         []ctr.MountPoint{},
+		GraphDriver:    &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
+		NetworkSettings: &ctr.NetworkSettings{Ports: network.PortMap{}, Networks: map[string]*network.EndpointSettings{}},
+	}
+	if rec.HostConfig.LogConfig.Type == "none" {
+		resp.LogPath = ""
+	}
+	if len(execIDs) > 0 {
+		resp.ExecIDs = execIDs
+	}
+	if size {
+		rw, rootfs := m.sizes(ctx, rec)
+		resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
+	}
+	return resp, nil
+}
+
+func (c *Container) execsLocked() []*Exec {
+	out := slices.Collect(maps.Values(c.execs))
+	slices.SortFunc(out, func(a, b *Exec) int { return a.seq - b.seq })
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (m *Manager) sizes(ctx context.Context, rec record) (rw, rootfs int64) {
+	if u, ok := m.cfg.RootFS.(usager); ok {
+		rw, _ = u.Usage(rec.ID)
+	}
+	rootfs = rw
+	if img, err := m.cfg.Images(ctx, rec.ImageID); err == nil {
+		rootfs += img.Size
+	}
+	return rw, rootfs
+}
+
+// StatusString is the Status column of docker ps: "Up 3 seconds",
+// "Exited (0) 2 seconds ago", … as dockerd words it.
+func StatusString(st State, now time.Time) string {
+	switch st.Status {
+	case ctr.StateRunning:
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
+	case ctr.StatePaused:
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (Paused)"
+	case ctr.StateRestarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
+	case ctr.StateRemoving:
+		return "Removal In Progress"
+	case ctr.StateDead:
+		return "Dead"
+	}
+	if st.FinishedAt.IsZero() {
+		return "Created"
+	}
+	return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
+}
+
+// ListOptions is a container list request.
+type ListOptions struct {
+	All     bool
+	Limit   int
+	Size    bool
+	Filters filters.Args
+}
+
+var listFilters = []string{"ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task",
+	"label", "name", "network", "publish", "since", "status", "volume"}
+
+// List reports containers as GET /containers/json does, newest first.
+func (m *Manager) List(ctx context.Context, opts ListOptions) ([]ctr.Summary, error) {
+	f := opts.Filters
+	if f == nil {
+		f = filters.Args{}
+	}
+	if err := f.Validate(listFilters...); err != nil {
+		return nil, err
+	}
+	for _, s := range f.Get("status") {
+		if err := ctr.ValidateContainerState(ctr.ContainerState(s)); err != nil {
+			return nil, errdefs.InvalidArgument("Invalid filter 'status=%s'", s)
+		}
+	}
+	var exited []int
+	for _, s := range f.Get("exited") {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return nil, errdefs.InvalidArgument("invalid filter 'exited=%s'", s)
+		}
+		exited = append(exited, n)
+	}
+	var nameRes []*regexp.Regexp
+	for _, s := range f.Get("name") {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			re = regexp.MustCompile(regexp.QuoteMeta(s))
+		}
+		nameRes = append(nameRes, re)
+	}
+	ancestors := map[string]bool{}
+	for _, a := range f.Get("ancestor") {
+		if img, err := m.cfg.Images(ctx, a); err == nil {
+			ancestors[img.ID] = true
+		}
+	}
+	var before, since time.Time
+	for key, t := range map[string]*time.Time{"before": &before, "since": &since} {
+		for _, ref := range f.Get(key) {
+			c, err := m.Get(ref)
+			if err != nil {
+				return nil, err
+			}
+			*t = c.snapshot().Created
+		}
+	}
+	all := opts.All || opts.Limit > 0 || f.Has("status") || f.Has("exited") || f.Has("before") || f.Has("since")
+
+	now := time.Now()
+	out := []ctr.Summary{}
+	for _, c := range m.All() {
+		rec := c.snapshot()
+		st := rec.State
+		switch {
+		case !all && !st.Running():
+			continue
+		case !f.MatchPrefix("id", rec.ID):
+			continue
+		case !f.Match("status", string(st.Status)):
+			continue
+		case !f.MatchLabels("label", rec.Config.Labels):
+			continue
+		case f.Has("ancestor") && !ancestors[rec.ImageID]:
+			continue
+		case !before.IsZero() && !rec.Created.Before(before):
+			continue
+		case !since.IsZero() && !rec.Created.After(since):
+			continue
+		case f.Has("is-task") && f.Match("is-task", "true"):
+			continue
+		case f.Has("health") && !f.Match("health", "none"):
+			continue
+		case f.Has("network") && !f.MatchAny("network", string(rec.HostConfig.NetworkMode)):
+			continue
+		case f.Has("publish") || f.Has("volume"):
+			continue // no published ports or volumes yet
+		}
+		if len(nameRes) > 0 && !slices.ContainsFunc(nameRes, func(re *regexp.Regexp) bool { return re.MatchString("/" + rec.Name) }) {
+			continue
+		}
+		if len(exited) > 0 && (st.Status != ctr.StateExited || !slices.Contains(exited, st.ExitCode)) {
+			continue
+		}
+		if f.Has("expose") && !exposes(rec.Config.ExposedPorts, f.Get("expose")) {
+			continue
+		}
+		s := ctr.Summary{
+			ID: rec.ID, Names: []string{"/" + rec.Name}, Image: rec.Config.Image, ImageID: rec.ImageID,
+			Command: strings.Join(append([]string{rec.Path}, rec.Args...), " "),
+			Created: rec.Created.Unix(), Labels: rec.Config.Labels, State: st.Status,
+			Status: StatusString(st, now), Ports: ports(rec.Config.ExposedPorts),
+			NetworkSettings: &ctr.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
+			Mounts:          []ctr.MountPoint{},
+		}
+		if s.Labels == nil {
+			s.Labels = map[string]string{}
+		}
+		s.HostConfig.NetworkMode = string(rec.HostConfig.NetworkMode)
+		if opts.Size {
+			s.SizeRw, s.SizeRootFs = m.sizes(ctx, rec)
+		}
+		out = append(out, s)
+		if opts.Limit > 0 && len(out) == opts.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func ports(exposed network.PortSet) []ctr.PortSummary {
+	out := []ctr.PortSummary{}
+	for p := range exposed {
+		out = append(out, ctr.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+	}
+	slices.SortFunc(out, func(a, b ctr.PortSummary) int { return int(a.PrivatePort) - int(b.PrivatePort) })
+	return out
+}
+
+func exposes(exposed network.PortSet, want []string) bool {
+	for _, w := range want {
+		p, err := network.ParsePort(w)
+		if err != nil {
+			continue
+		}
+		if _, ok := exposed[p]; ok {
+			return true
+		}
+	}
+	return false
+}
