@@ -145,11 +145,11 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := e.m.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
 		for _, c := range e.m.All() {
 			e.m.Remove(ctx, c.ID(), RemoveOptions{Force: true})
+		}
+		if err := e.m.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
 		}
 		for _, sub := range []string{"memory", "pids", "cpu", "freezer", "devices", "cpuset", "blkio", "cpuacct", "systemd"} {
 			os.Remove(filepath.Join("/sys/fs/cgroup", sub, cfg.CgroupParent))

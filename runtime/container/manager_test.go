@@ -4,6 +4,9 @@ package container
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -226,5 +229,297 @@ func TestExec(t *testing.T) {
 	}
 	if _, err := e.m.ExecCreate(id, ctr.ExecCreateRequest{Cmd: []string{"true"}}); !errdefs.IsConflict(err) {
 		t.Fatalf("exec in a stopped container: %v", err)
+	}
+}
+
+func TestTTYAndResize(t *testing.T) {
+	e := newEnv(t)
+	opts := cmd("sh", "-c", "tty; stty size; sleep 0.3; stty size")
+	opts.Config.Tty = true
+	opts.HostConfig = &ctr.HostConfig{ConsoleSize: [2]uint{30, 100}}
+	ctx := context.Background()
+	id, _, err := e.m.Create(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, _ := e.m.Attach(id, AttachOptions{Stdout: true, Stderr: true, Stream: true})
+	if !at.Tty {
+		t.Fatal("attachment does not report the TTY")
+	}
+	var cap capture
+	done := make(chan error, 1)
+	go func() { done <- at.Run(ctx, nil, lockedWriter{&cap.mu, &cap.out}, nil) }()
+	w, _ := e.m.Wait(ctx, id, "next-exit")
+	if err := e.m.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := e.m.Resize(id, 40, 120); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-w; r.ExitCode != 0 {
+		t.Fatalf("exit %d", r.ExitCode)
+	}
+	<-done
+	out := strings.ReplaceAll(cap.stdout(), "\r\n", "\n")
+	if out != "/dev/pts/0\n30 100\n40 120\n" {
+		t.Fatalf("tty output %q", out)
+	}
+}
+
+func TestMemoryLimitOOM(t *testing.T) {
+	e := newEnv(t)
+	opts := cmd("sh", "-c", "tail /dev/zero")
+	opts.HostConfig = &ctr.HostConfig{Resources: ctr.Resources{Memory: 32 << 20}}
+	r := e.run(t, opts, nil)
+	insp, _ := e.m.Inspect(context.Background(), r.ID, false)
+	if r.Code != 137 || !insp.State.OOMKilled {
+		t.Fatalf("code %d OOMKilled %v", r.Code, insp.State.OOMKilled)
+	}
+	// Without a limit nothing is OOM-killed.
+	r = e.run(t, cmd("true"), nil)
+	if insp, _ := e.m.Inspect(context.Background(), r.ID, false); insp.State.OOMKilled {
+		t.Fatal("OOMKilled without a limit")
+	}
+}
+
+func TestPidsLimit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	limit := int64(8)
+	// The inner shell dies at its first failed fork; PID 1 carries on.
+	opts := cmd("sh", "-c", "sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 30 & done'; exec sleep 30")
+	opts.HostConfig = &ctr.HostConfig{Resources: ctr.Resources{PidsLimit: &limit}}
+	id, _, _ := e.m.Create(ctx, opts)
+	if err := e.m.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	top, err := e.m.Top(id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(top.Processes); n < 4 || n > 8 {
+		t.Fatalf("%d processes under pids-limit 8: %v", n, top.Processes)
+	}
+	var logs strings.Builder
+	e.m.Logs(ctx, id, LogsOptions{Stderr: true, Tail: -1}, func(m LogMessage) error { logs.Write(m.Line); return nil })
+	if !strings.Contains(logs.String(), "can't fork") {
+		t.Fatalf("no fork failure logged: %q", logs.String())
+	}
+	if top.Titles[1] != "PID" || !strings.Contains(strings.Join(top.Processes[0], " "), "sleep 30") {
+		t.Fatalf("top: %v %v", top.Titles, top.Processes)
+	}
+}
+
+func TestPauseUnpause(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id, _, _ := e.m.Create(ctx, cmd("sleep", "60"))
+	e.m.Start(ctx, id)
+	if err := e.m.Pause(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Pause(ctx, id); !errdefs.IsConflict(err) {
+		t.Fatalf("second pause: %v", err)
+	}
+	insp, _ := e.m.Inspect(ctx, id, false)
+	if !insp.State.Paused || insp.State.Status != ctr.StatePaused {
+		t.Fatalf("state %+v", insp.State)
+	}
+	if err := e.m.Start(ctx, id); !errdefs.IsConflict(err) {
+		t.Fatalf("start paused: %v", err)
+	}
+	if _, err := e.m.ExecCreate(id, ctr.ExecCreateRequest{Cmd: []string{"true"}}); !errdefs.IsConflict(err) {
+		t.Fatalf("exec in paused: %v", err)
+	}
+	if err := e.m.Unpause(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Unpause(ctx, id); !errdefs.IsConflict(err) {
+		t.Fatalf("second unpause: %v", err)
+	}
+	// A paused container can still be force-removed.
+	e.m.Pause(ctx, id)
+	if err := e.m.Remove(ctx, id, RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestartPolicyOnFailure(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	opts := cmd("sh", "-c", "exit 2")
+	opts.HostConfig = &ctr.HostConfig{RestartPolicy: ctr.RestartPolicy{Name: ctr.RestartPolicyOnFailure, MaximumRetryCount: 2}}
+	id, _, _ := e.m.Create(ctx, opts)
+	e.m.Start(ctx, id)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		insp, _ := e.m.Inspect(ctx, id, false)
+		if insp.RestartCount == 2 && insp.State.Status == ctr.StateExited {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	insp, _ := e.m.Inspect(ctx, id, false)
+	t.Fatalf("after 10 s: restarts %d, state %s", insp.RestartCount, insp.State.Status)
+}
+
+func TestRestartPolicyAlwaysStoppedByUser(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	opts := cmd("sh", "-c", "sleep 0.1")
+	opts.HostConfig = &ctr.HostConfig{RestartPolicy: ctr.RestartPolicy{Name: ctr.RestartPolicyAlways}}
+	id, _, _ := e.m.Create(ctx, opts)
+	e.m.Start(ctx, id)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		insp, _ := e.m.Inspect(ctx, id, false)
+		if insp.RestartCount >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no restarts: %+v", insp.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := e.m.Stop(ctx, id, StopOptions{}); err != nil && !errdefs.IsNotModified(err) {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	insp, _ := e.m.Inspect(ctx, id, false)
+	if insp.State.Running || insp.State.Status != ctr.StateExited {
+		t.Fatalf("still restarting after stop: %+v", insp.State)
+	}
+}
+
+func TestNoLeaksAfterRemove(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cycle := func(tty bool) {
+		opts := cmd("sh", "-c", "echo hi; sleep 5")
+		opts.Config.Tty = tty
+		opts.Config.OpenStdin = true
+		id, _, err := e.m.Create(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.m.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		x, _ := e.m.ExecCreate(id, ctr.ExecCreateRequest{Cmd: []string{"echo", "x"}, AttachStdout: true, Tty: tty})
+		if err := e.m.ExecStart(ctx, x, ExecStartOptions{Stdout: &strings.Builder{}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.m.Remove(ctx, id, RemoveOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cycle(false) // warm up lazily created runtime state
+	cycle(true)
+	time.Sleep(200 * time.Millisecond)
+	fds, gor, mounts := countFDs(t), runtime.NumGoroutine(), countMounts(t)
+	before, _ := os.ReadFile("/proc/self/mountinfo")
+	mntns, _ := os.Readlink("/proc/self/ns/mnt")
+	for i := 0; i < 10; i++ {
+		cycle(i%2 == 0)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := countFDs(t); n > fds {
+		t.Errorf("file descriptors: %d before, %d after", fds, n)
+	}
+	if n := runtime.NumGoroutine(); n > gor+2 {
+		t.Errorf("goroutines: %d before, %d after\n%s", gor, n, goroutines())
+	}
+	// The engine's main thread must stay in the host's mount namespace
+	// (see init.go): /proc/self would otherwise show a dead container's.
+	if ns, _ := os.Readlink("/proc/self/ns/mnt"); ns != mntns {
+		t.Errorf("main thread moved from mount namespace %s to %s", mntns, ns)
+	}
+	if n := countMounts(t); n != mounts {
+		b, _ := os.ReadFile("/proc/self/mountinfo")
+		t.Errorf("mounts: %d before, %d after\n%s\n----\n%s", mounts, n, before, b)
+	}
+	for _, sub := range []string{"memory", "pids", "freezer"} {
+		entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", sub, e.cfg.CgroupParent))
+		for _, d := range entries {
+			if d.IsDir() {
+				t.Errorf("cgroup left behind: %s/%s", sub, d.Name())
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(e.cfg.RuntimeRoot); len(entries) != 0 {
+		t.Errorf("runtime state left behind: %d entries", len(entries))
+	}
+	if entries, _ := os.ReadDir(e.cfg.Root); len(entries) != 0 {
+		t.Errorf("container dirs left behind: %d", len(entries))
+	}
+}
+
+func countFDs(t *testing.T) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+func countMounts(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "\n")
+}
+
+func goroutines() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
+}
+
+func TestLogsFollowTailSince(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id, _, _ := e.m.Create(ctx, cmd("sh", "-c", "for i in 1 2 3; do echo line$i; done; sleep 0.5; echo late; echo bad >&2"))
+	if err := e.m.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	start := time.Now()
+	err := e.m.Logs(ctx, id, LogsOptions{Stdout: true, Follow: true, Tail: 2}, func(m LogMessage) error {
+		got = append(got, strings.TrimSpace(string(m.Line)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Tail 2 of what was there when we started, then the rest as it came,
+	// stdout only, ending when the container stopped.
+	if strings.Join(got, ",") != "line2,line3,late" && strings.Join(got, ",") != "line3,late" {
+		t.Fatalf("follow: %v", got)
+	}
+	if time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("follow returned before the container exited")
+	}
+	var all []LogMessage
+	e.m.Logs(ctx, id, LogsOptions{Stdout: true, Stderr: true, Tail: -1}, func(m LogMessage) error { all = append(all, m); return nil })
+	if len(all) != 5 {
+		t.Fatalf("all logs: %d", len(all))
+	}
+	var since []string
+	e.m.Logs(ctx, id, LogsOptions{Stdout: true, Stderr: true, Tail: -1, Since: all[3].Time}, func(m LogMessage) error {
+		since = append(since, strings.TrimSpace(string(m.Line)))
+		return nil
+	})
+	if strings.Join(since, ",") != "late,bad" {
+		t.Fatalf("since: %v", since)
+	}
+	var until []string
+	e.m.Logs(ctx, id, LogsOptions{Stdout: true, Tail: -1, Until: all[2].Time}, func(m LogMessage) error {
+		until = append(until, strings.TrimSpace(string(m.Line)))
+		return nil
+	})
+	if strings.Join(until, ",") != "line1,line2,line3" {
+		t.Fatalf("until: %v", until)
 	}
 }
