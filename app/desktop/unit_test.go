@@ -134,15 +134,28 @@ func (r *recorder) Emit(name string, data any) {
 	r.cond.Broadcast()
 }
 
+// mark is the position of the next event, for waitAfter.
+func (r *recorder) mark() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.events)
+}
+
 // wait returns the first event named name for which ok holds, failing
 // the test after d.
 func (r *recorder) wait(t *testing.T, name string, d time.Duration, ok func(any) bool) any {
+	t.Helper()
+	return r.waitAfter(t, 0, name, d, ok)
+}
+
+// waitAfter is wait among the events from position from on.
+func (r *recorder) waitAfter(t *testing.T, from int, name string, d time.Duration, ok func(any) bool) any {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	go func() { time.Sleep(d); r.cond.Broadcast() }()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	seen := 0
+	seen := from
 	for {
 		for ; seen < len(r.events); seen++ {
 			if e := r.events[seen]; e.name == name && ok(e.data) {
