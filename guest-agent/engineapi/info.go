@@ -5,4 +5,6 @@ package engineapi
 import "github.com/moby/moby/api/types/system"
 
 // fillInfo adds the counts the runtime knows (containers, images) to /info.
-func (s *Server) fillInfo(info *system.Info) {}
+func (s *Server) fillInfo(info *system.Info) {
+	info.Images = len(s.eng.Images.List())
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/runtime/events"
+	"github.com/berth-dev/berth/runtime/image"
 	"github.com/berth-dev/berth/runtime/snapshot"
 )
 
@@ -30,6 +31,7 @@ type Engine struct {
 	Config    Config
 	Events    *events.Bus
 	Snapshots *snapshot.Store
+	Images    *image.Store
 	Started   time.Time
 	ID        string // stable engine ID, kept under Root
 }
@@ -53,7 +55,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: snapshots: %w", err)
 	}
-	return &Engine{Config: cfg, Events: events.New(), Snapshots: snaps, Started: time.Now(), ID: id}, nil
+	bus := events.New()
+	images, err := image.New(image.Options{Root: filepath.Join(cfg.Root, "image"), Snapshots: snaps,
+		Events: bus, InsecureRegistries: cfg.InsecureRegistries})
+	if err != nil {
+		return nil, fmt.Errorf("engine: images: %w", err)
+	}
+	return &Engine{Config: cfg, Events: bus, Snapshots: snaps, Images: images, Started: time.Now(), ID: id}, nil
 }
 
 // Close stops what is running and releases the state root.

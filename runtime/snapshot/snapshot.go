@@ -175,6 +175,20 @@ func (s *Store) Chain(chainID string) ([]Layer, error) {
 	return out, nil
 }
 
+// LayerDirs returns the directories holding each layer of chainID's own
+// files, bottom first (shown as GraphDriver data by inspect).
+func (s *Store) LayerDirs(chainID string) ([]string, error) {
+	chain, err := s.Chain(chainID)
+	if err != nil {
+		return nil, err
+	}
+	dirs := make([]string, len(chain))
+	for i, l := range chain {
+		dirs[i] = filepath.Join(s.layerDir(l.ChainID), "diff")
+	}
+	return dirs, nil
+}
+
 // Apply unpacks the uncompressed layer tar r over parentChainID and returns
 // the new chain ID. The tar's digest must be diffID. The parent need not be
 // unpacked yet (layers of one image may be applied concurrently), but must be
