@@ -221,5 +221,3 @@ func writeStreamError(w io.Writer, err error) {
 	}{Message: jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}}, ErrorMessage: err.Error()})
 	w.Write(append(b, '\r', '\n'))
 }
-
-

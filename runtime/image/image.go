@@ -33,8 +33,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/api/types/events"
 
-	eventbus "github.com/berth-dev/berth/runtime/events"
 	"github.com/berth-dev/berth/runtime/errdefs"
+	eventbus "github.com/berth-dev/berth/runtime/events"
 	"github.com/berth-dev/berth/runtime/fsutil"
 	"github.com/berth-dev/berth/runtime/snapshot"
 )
