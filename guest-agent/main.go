@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/guest-agent/engineapi"
+	"github.com/berth-dev/berth/guest-agent/pid1"
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/engine"
 	"github.com/berth-dev/berth/vm/transport"
@@ -42,6 +43,11 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
+	if os.Getpid() == 1 {
+		// PID 1 of the VM: prepare the machine, then run the engine as a
+		// child (this same binary, with flags) and reap everything else.
+		pid1.Main(engineapi.Version)
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "berth-agent:", err)
 		os.Exit(1)

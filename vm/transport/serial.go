@@ -355,32 +355,36 @@ func (g *GuestMux) ServeSerial(ctx context.Context, open func() (io.ReadWriteClo
 			continue
 		}
 		stop := context.AfterFunc(ctx, func() { port.Close() })
-		err = g.serveSession(ctx, port)
+		up, err := g.serveSession(ctx, port)
 		stop()
 		port.Close()
 		if ctx.Err() == nil {
-			log.Debug("guest channel: session ended", "err", err)
-			sleep(ctx, 50*time.Millisecond)
+			// A virtio port reads EOF while no host is connected: wait a
+			// little and say hello again.
+			if up {
+				log.Info("guest channel: session ended", "err", err)
+			}
+			sleep(ctx, 100*time.Millisecond)
 		}
 	}
 	return ctx.Err()
 }
 
-func (g *GuestMux) serveSession(ctx context.Context, port io.ReadWriteCloser) error {
+func (g *GuestMux) serveSession(ctx context.Context, port io.ReadWriteCloser) (up bool, err error) {
 	br, err := guestHandshake(ctx, port)
 	if err != nil {
-		return err
+		return false, err
 	}
 	sess, err := yamux.Server(bufConn{br, port}, muxConfig())
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer sess.Close()
-	g.log().Debug("guest channel: session up")
+	g.log().Info("guest channel: session up")
 	for {
 		st, err := sess.AcceptStream()
 		if err != nil {
-			return err
+			return true, err
 		}
 		go g.serveStream(ctx, st)
 	}

@@ -1,0 +1,661 @@
+// Command guest builds the VM's boot files from Debian packages: the kernel
+// (linux-image-cloud-ARCH) and an initramfs whose /init is berth-agent. It
+// is `make guest`:
+//
+//	go run ./build/guest -arch amd64 -agent bin/berth-agent -out build/guest/out/amd64
+//
+// The packages are pinned with their sha256 in guest.lock and downloaded
+// once with `apt-get download` into build/guest/cache/ARCH. The initramfs
+// holds the base (modules, mke2fs and its libraries: reproducible, the
+// sha256 of its cpio is pinned in guest.lock too) plus /init and the
+// preloaded images. `-update-lock` re-resolves
+// the packages to the newest Debian has and rewrites the lock.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+)
+
+// Paths inside the guest that guest-agent/pid1 reads.
+const (
+	bootModules   = "etc/berth/modules.boot"   // loaded before anything else, in order
+	engineModules = "etc/berth/modules.engine" // loaded before the engine starts
+	lateModules   = "etc/berth/modules.late"   // loaded once the engine runs
+	imagesDir     = "usr/share/berth/images"   // docker-archive tars loaded on first boot
+)
+
+// The packages the image is made of; the kernel meta package is resolved to
+// the versioned one it depends on.
+func wanted(arch string) []string {
+	return []string{"linux-image-cloud-" + arch, "e2fsprogs", "libext2fs2", "libcom-err2", "libblkid1", "libuuid1", "libc6"}
+}
+
+// Programs copied with their shared libraries and loader.
+var programs = []string{"sbin/mke2fs", "sbin/e2fsck"}
+
+var multiarch = map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
+
+func main() {
+	var (
+		arch     = flag.String("arch", runtime.GOARCH, "guest architecture: amd64 or arm64")
+		agent    = flag.String("agent", "bin/berth-agent", "berth-agent binary for /init (static, built for -arch)")
+		out      = flag.String("out", "", "output directory (default build/guest/out/ARCH)")
+		images   = flag.String("images", "", "directory of docker-archive .tar files to preload on first boot")
+		compress = flag.String("compress", "lz4", "initramfs compression: lz4 or none")
+		update   = flag.Bool("update-lock", false, "resolve the newest packages and rewrite guest.lock")
+	)
+	flag.Parse()
+	dir := "build/guest"
+	if *out == "" {
+		*out = filepath.Join(dir, "out", *arch)
+	}
+	if err := build(dir, *arch, *agent, *out, *images, *compress, *update); err != nil {
+		fmt.Fprintln(os.Stderr, "guest:", err)
+		os.Exit(1)
+	}
+}
+
+func build(dir, arch, agent, out, images, compress string, update bool) error {
+	triplet, ok := multiarch[arch]
+	if !ok {
+		return fmt.Errorf("unsupported arch %q", arch)
+	}
+	lockPath := filepath.Join(dir, "guest.lock")
+	lock, err := readLock(lockPath)
+	if err != nil {
+		return err
+	}
+	cache := filepath.Join(dir, "cache", arch)
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return err
+	}
+	var debs []string
+	if update {
+		debs, err = resolve(lock, arch, cache)
+	} else {
+		debs, err = fetch(lock, arch, cache)
+	}
+	if err != nil {
+		return err
+	}
+
+	root, err := os.MkdirTemp("", "berth-guest-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	for _, d := range debs {
+		if out, err := exec.Command("dpkg-deb", "-x", d, root).CombinedOutput(); err != nil {
+			return fmt.Errorf("extract %s: %v: %s", d, err, out)
+		}
+	}
+
+	kver, kernel, err := findKernel(root)
+	if err != nil {
+		return err
+	}
+	base := archive{}
+	for _, d := range []string{"dev", "proc", "sys", "run", "tmp", "data", "mnt", imagesDir} {
+		base.dir(d)
+	}
+	// The kernel opens /dev/console for /init's stdio before /init mounts
+	// devtmpfs.
+	base.chardev("dev/console", 0o600, 5, 1)
+	base.chardev("dev/null", 0o666, 1, 3)
+	if err := addModules(base, root, kver, filepath.Join(dir, "modules.txt")); err != nil {
+		return err
+	}
+	for _, p := range programs {
+		if err := addProgram(base, root, p, triplet); err != nil {
+			return err
+		}
+	}
+	base.file("etc/mke2fs.conf", filepath.Join(root, "etc/mke2fs.conf"), 0o644)
+
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	var baseBuf bytes.Buffer
+	if err := base.write(&baseBuf); err != nil {
+		return err
+	}
+	kernelBytes, err := os.ReadFile(kernel)
+	if err != nil {
+		return err
+	}
+	outputs := map[string]string{"vmlinuz": sum(kernelBytes), "base.cpio": sum(baseBuf.Bytes())}
+	for name, got := range outputs {
+		key := arch + " out:" + name
+		if update {
+			lock.set(key, "-", got)
+		} else if want := lock.sha(key); want != got {
+			return fmt.Errorf("%s: sha256 %s, guest.lock pins %s: the build is not reproducible here (or run -update-lock)", name, got, want)
+		}
+	}
+
+	// /init and the preloaded images join the base in one archive (the
+	// kernel does read concatenated archives, but not concatenated legacy
+	// lz4 frames with padding between them).
+	var preload []string
+	base.file("init", agent, 0o755)
+	if images != "" {
+		tars, _ := filepath.Glob(filepath.Join(images, "*.tar"))
+		for _, t := range tars {
+			base.file(filepath.Join(imagesDir, filepath.Base(t)), t, 0o644)
+			preload = append(preload, filepath.Base(t))
+		}
+	}
+	var all bytes.Buffer
+	if err := base.write(&all); err != nil {
+		return err
+	}
+	initrd := filepath.Join(out, "initrd.img")
+	f, err := os.Create(initrd + ".tmp")
+	if err != nil {
+		return err
+	}
+	if err := compressTo(f, all.Bytes(), compress); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(initrd+".tmp", initrd); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(out, "vmlinuz"), kernelBytes); err != nil {
+		return err
+	}
+	ib, err := os.ReadFile(initrd)
+	if err != nil {
+		return err
+	}
+	agentBytes, err := os.ReadFile(agent)
+	if err != nil {
+		return err
+	}
+	manifest := map[string]any{
+		"arch": arch, "kernel_version": kver, "compression": compress, "preload": preload,
+		"sha256": map[string]string{
+			"vmlinuz": outputs["vmlinuz"], "base.cpio": outputs["base.cpio"],
+			"initrd.img": sum(ib), "berth-agent": sum(agentBytes),
+		},
+		"packages": lock.entries(arch),
+	}
+	mb, _ := json.MarshalIndent(manifest, "", "  ")
+	if err := writeFile(filepath.Join(out, "manifest.json"), append(mb, '\n')); err != nil {
+		return err
+	}
+	if update {
+		if err := lock.write(lockPath); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "guest %s: kernel %s, initrd %d KiB (%s) in %s\n", arch, kver, len(ib)>>10, compress, out)
+	return nil
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func writeFile(path string, b []byte) error {
+	if err := os.WriteFile(path+".tmp", b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// compressTo writes the archive compressed as the kernel unpacks it (lz4
+// in the legacy frame format that the kernel reads).
+func compressTo(w io.Writer, b []byte, how string) error {
+	switch how {
+	case "none":
+		_, err := w.Write(b)
+		return err
+	case "lz4":
+		cmd := exec.Command("lz4", "-l", "-9", "-c", "-q")
+		cmd.Stdin, cmd.Stdout = bytes.NewReader(b), w
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("lz4: %v: %s", err, stderr.String())
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown compression %q", how)
+}
+
+func findKernel(root string) (version, path string, err error) {
+	m, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
+	if len(m) != 1 {
+		return "", "", fmt.Errorf("want one kernel in the packages, found %v", m)
+	}
+	return strings.TrimPrefix(filepath.Base(m[0]), "vmlinuz-"), m[0], nil
+}
+
+// addModules copies the modules named in list (with what they depend on)
+// and writes the load orders: each module after its dependencies.
+func addModules(a archive, root, kver, list string) error {
+	modRoot := filepath.Join(root, "lib", "modules", kver)
+	paths := map[string]string{} // module name → path under root
+	err := filepath.WalkDir(modRoot, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".ko") {
+			paths[modName(strings.TrimSuffix(d.Name(), ".ko"))] = p
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	groups, err := readModuleList(list)
+	if err != nil {
+		return err
+	}
+	loaded := map[string]bool{}
+	for _, g := range []string{"boot", "engine", "late"} {
+		var order []string
+		var visit func(name string, stack []string) error
+		visit = func(name string, stack []string) error {
+			name = modName(name)
+			if loaded[name] {
+				return nil
+			}
+			for _, s := range stack {
+				if s == name {
+					return fmt.Errorf("module dependency cycle: %v", append(stack, name))
+				}
+			}
+			p, ok := paths[name]
+			if !ok {
+				return fmt.Errorf("module %s: not in kernel %s (needed by %v)", name, kver, stack)
+			}
+			deps, err := moduleDeps(p)
+			if err != nil {
+				return err
+			}
+			for _, d := range deps {
+				if err := visit(d, append(stack, name)); err != nil {
+					return err
+				}
+			}
+			loaded[name] = true
+			rel, _ := filepath.Rel(root, p)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			a.data(rel, stripSignature(b), 0o644)
+			order = append(order, "/"+rel)
+			return nil
+		}
+		for _, m := range groups[g] {
+			if err := visit(m, nil); err != nil {
+				return err
+			}
+		}
+		name := map[string]string{"boot": bootModules, "engine": engineModules, "late": lateModules}[g]
+		a.data(name, []byte(strings.Join(order, "\n")+"\n"), 0o644)
+	}
+	return nil
+}
+
+// stripSignature drops the signature appended to a module. The kernel
+// does not enforce signatures here but still verifies a present one, in
+// software, which under emulation costs more than loading the module; an
+// unsigned module just marks the kernel tainted.
+func stripSignature(b []byte) []byte {
+	const marker = "~Module signature appended~\n"
+	if !bytes.HasSuffix(b, []byte(marker)) {
+		return b
+	}
+	rest := b[:len(b)-len(marker)]
+	// struct module_signature: algo, hash, id_type, signer_len, key_id_len,
+	// pad[3], sig_len (big-endian u32): 12 bytes before the marker.
+	if len(rest) < 12 {
+		return b
+	}
+	info := rest[len(rest)-12:]
+	n := int(info[3]) + int(info[4]) + int(binary.BigEndian.Uint32(info[8:]))
+	if n+12 > len(rest) {
+		return b
+	}
+	return rest[:len(rest)-12-n]
+}
+
+func modName(s string) string { return strings.ReplaceAll(s, "-", "_") }
+
+// readModuleList reads modules.txt: "[boot]", "[engine]" and "[late]"
+// sections of module names, # comments.
+func readModuleList(path string) (map[string][]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string][]string{}
+	group := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "["):
+			group = strings.Trim(line, "[]")
+			if group != "boot" && group != "engine" && group != "late" {
+				return nil, fmt.Errorf("%s: unknown section %s", path, line)
+			}
+		case group == "":
+			return nil, fmt.Errorf("%s: module %s outside a section", path, line)
+		default:
+			out[group] = append(out[group], line)
+		}
+	}
+	return out, sc.Err()
+}
+
+// moduleDeps reads the "depends=" entry of a module's .modinfo section.
+func moduleDeps(path string) ([]string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", path, err)
+	}
+	defer f.Close()
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		return nil, fmt.Errorf("module %s: no .modinfo", path)
+	}
+	b, err := sec.Data()
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", path, err)
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("depends=")); ok {
+			if len(v) == 0 {
+				return nil, nil
+			}
+			return strings.Split(string(v), ","), nil
+		}
+	}
+	return nil, nil
+}
+
+// addProgram copies a dynamically linked program with its loader and the
+// closure of its shared libraries, each at the path the loader looks in.
+func addProgram(a archive, root, prog, triplet string) error {
+	libDirs := []string{"lib/" + triplet, "usr/lib/" + triplet, "lib", "usr/lib"}
+	find := func(lib string) (string, error) {
+		for _, d := range libDirs {
+			p := filepath.Join(root, d, lib)
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+		}
+		return "", fmt.Errorf("%s: shared library %s not in the packages", prog, lib)
+	}
+	src := filepath.Join(root, prog)
+	a.file("usr/"+prog, src, 0o755)
+	seen := map[string]bool{}
+	queue := []string{src}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		f, err := elf.Open(p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		libs, err := f.ImportedLibraries()
+		if interp := f.Progs; err == nil {
+			for _, ph := range interp {
+				if ph.Type == elf.PT_INTERP {
+					b := make([]byte, ph.Filesz)
+					ph.ReadAt(b, 0)
+					ip := strings.TrimRight(string(b), "\x00")
+					real, err := find(filepath.Base(ip))
+					if err != nil {
+						f.Close()
+						return err
+					}
+					a.file(ip, real, 0o755)
+				}
+			}
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		for _, l := range libs {
+			if seen[l] {
+				continue
+			}
+			seen[l] = true
+			real, err := find(l)
+			if err != nil {
+				return err
+			}
+			// Copied as a file (not the package's symlink chain) where the
+			// loader's default search finds it; pid1 also sets
+			// LD_LIBRARY_PATH to this directory.
+			a.file(filepath.Join("lib", triplet, l), real, 0o755)
+			queue = append(queue, real)
+		}
+	}
+	return nil
+}
+
+// ---- guest.lock ----
+
+// lockFile pins packages ("ARCH PACKAGE VERSION SHA256") and outputs
+// ("ARCH out:NAME - SHA256").
+type lockFile struct {
+	lines []lockLine
+}
+
+type lockLine struct{ arch, name, version, sha string }
+
+func readLock(path string) (*lockFile, error) {
+	l := &lockFile{}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 4 {
+			return nil, fmt.Errorf("%s:%d: want ARCH NAME VERSION SHA256", path, i+1)
+		}
+		l.lines = append(l.lines, lockLine{f[0], f[1], f[2], f[3]})
+	}
+	return l, nil
+}
+
+func (l *lockFile) sha(key string) string {
+	for _, e := range l.lines {
+		if e.arch+" "+e.name == key {
+			return e.sha
+		}
+	}
+	return "(none)"
+}
+
+func (l *lockFile) set(key, version, sha string) {
+	arch, name, _ := strings.Cut(key, " ")
+	for i, e := range l.lines {
+		if e.arch == arch && e.name == name {
+			l.lines[i].version, l.lines[i].sha = version, sha
+			return
+		}
+	}
+	l.lines = append(l.lines, lockLine{arch, name, version, sha})
+}
+
+func (l *lockFile) packages(arch string) []lockLine {
+	var out []lockLine
+	for _, e := range l.lines {
+		if e.arch == arch && !strings.HasPrefix(e.name, "out:") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (l *lockFile) entries(arch string) map[string]string {
+	out := map[string]string{}
+	for _, e := range l.packages(arch) {
+		out[e.name] = e.version
+	}
+	return out
+}
+
+func (l *lockFile) write(path string) error {
+	sort.SliceStable(l.lines, func(i, j int) bool {
+		a, b := l.lines[i], l.lines[j]
+		if a.arch != b.arch {
+			return a.arch < b.arch
+		}
+		return strings.HasPrefix(b.name, "out:") && !strings.HasPrefix(a.name, "out:")
+	})
+	var b strings.Builder
+	b.WriteString("# Inputs (Debian packages) and outputs of the guest image, checked by `make guest`.\n")
+	b.WriteString("# ARCH NAME VERSION SHA256; rewrite with: go run ./build/guest -arch ARCH -update-lock\n")
+	for _, e := range l.lines {
+		fmt.Fprintf(&b, "%s %s %s %s\n", e.arch, e.name, e.version, e.sha)
+	}
+	return writeFile(path, []byte(b.String()))
+}
+
+// debName is where apt-get download saves a package.
+func debName(name, version, arch string) string {
+	return fmt.Sprintf("%s_%s_%s.deb", name, strings.ReplaceAll(version, ":", "%3a"), arch)
+}
+
+// fetch makes sure every pinned package of arch is in the cache with its
+// pinned sha256.
+func fetch(l *lockFile, arch, cache string) ([]string, error) {
+	pkgs := l.packages(arch)
+	if len(pkgs) == 0 {
+		return nil, fmt.Errorf("guest.lock pins no packages for %s (run with -update-lock)", arch)
+	}
+	var out []string
+	for _, p := range pkgs {
+		path := filepath.Join(cache, debName(p.name, p.version, arch))
+		if fileSHA(path) != p.sha {
+			if err := aptDownload(cache, fmt.Sprintf("%s:%s=%s", p.name, arch, p.version)); err != nil {
+				return nil, err
+			}
+			if got := fileSHA(path); got != p.sha {
+				return nil, fmt.Errorf("%s: sha256 %s, guest.lock pins %s", path, got, p.sha)
+			}
+		}
+		out = append(out, path)
+	}
+	return out, nil
+}
+
+// resolve downloads the newest version of every wanted package and pins it.
+func resolve(l *lockFile, arch, cache string) ([]string, error) {
+	var out []string
+	for _, name := range wanted(arch) {
+		if strings.HasPrefix(name, "linux-image-cloud-") {
+			dep, err := exec.Command("apt-cache", "depends", "--no-recommends", "--no-suggests", name+":"+arch).Output()
+			if err != nil {
+				return nil, fmt.Errorf("apt-cache depends %s: %w", name, err)
+			}
+			for _, line := range strings.Split(string(dep), "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Depends: "); ok && strings.HasPrefix(v, "linux-image-") {
+					name = strings.TrimSuffix(v, ":"+arch)
+					break
+				}
+			}
+		}
+		if err := aptDownload(cache, name+":"+arch); err != nil {
+			return nil, err
+		}
+		m, _ := filepath.Glob(filepath.Join(cache, name+"_*_"+arch+".deb"))
+		m2, _ := filepath.Glob(filepath.Join(cache, name+"_*_all.deb"))
+		m = append(m, m2...)
+		if len(m) == 0 {
+			return nil, fmt.Errorf("apt-get download %s left no .deb in %s", name, cache)
+		}
+		sort.Slice(m, func(i, j int) bool { return modTime(m[i]) > modTime(m[j]) })
+		v, err := exec.Command("dpkg-deb", "-f", m[0], "Version").Output()
+		if err != nil {
+			return nil, fmt.Errorf("dpkg-deb -f %s: %w", m[0], err)
+		}
+		l.set(arch+" "+name, strings.TrimSpace(string(v)), fileSHA(m[0]))
+		out = append(out, m[0])
+	}
+	// Drop pins of packages no longer wanted (an older kernel).
+	keep := l.lines[:0]
+	for _, e := range l.lines {
+		if e.arch != arch || strings.HasPrefix(e.name, "out:") || contains(out, e.name) {
+			keep = append(keep, e)
+		}
+	}
+	l.lines = keep
+	return out, nil
+}
+
+func contains(paths []string, name string) bool {
+	for _, p := range paths {
+		if strings.HasPrefix(filepath.Base(p), name+"_") {
+			return true
+		}
+	}
+	return false
+}
+
+func modTime(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return fi.ModTime().UnixNano()
+}
+
+func aptDownload(dir, spec string) error {
+	cmd := exec.Command("apt-get", "download", "-q", spec)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("apt-get download %s: %v: %s\n(for another arch: dpkg --add-architecture ARCH && apt-get update)", spec, err, out)
+	}
+	return nil
+}
+
+func fileSHA(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return sum(b)
+}

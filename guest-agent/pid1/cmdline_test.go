@@ -1,0 +1,33 @@
+package pid1
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+)
+
+func TestParseCmdline(t *testing.T) {
+	c, err := ParseCmdline("console=ttyS0 quiet berth.ip=192.168.5.15/24 berth.gw=192.168.5.2 berth.dns=1.1.1.1,9.9.9.9 " +
+		"berth.disk=/dev/vdb berth.engine=--insecure-registry=10.0.2.2:5000,--log-level=debug berth.probe=1 root=/dev/sda")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.Addr = netip.MustParsePrefix("192.168.5.15/24")
+	want.Gateway = netip.MustParseAddr("192.168.5.2")
+	want.DNS = []netip.Addr{netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("9.9.9.9")}
+	want.DataDisk = "/dev/vdb"
+	want.EngineArgs = []string{"--insecure-registry=10.0.2.2:5000", "--log-level=debug"}
+	want.Probe = true
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+	if c, _ := ParseCmdline("console=ttyS0"); !reflect.DeepEqual(c, DefaultConfig()) {
+		t.Fatalf("defaults: %+v", c)
+	}
+	for _, bad := range []string{"berth.ip=10.0.2.15", "berth.gw=nope", "berth.disk=vda", "berth.dns=1.1.1.1,x", "berth.unknown=1"} {
+		if _, err := ParseCmdline(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

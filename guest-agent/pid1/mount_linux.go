@@ -1,0 +1,94 @@
+package pid1
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+type mountSpec struct {
+	source, target, fstype string
+	flags                  uintptr
+	data                   string
+}
+
+// baseMounts are the kernel filesystems every process here expects. The
+// kernel does not mount devtmpfs for an initramfs (DEVTMPFS_MOUNT is off).
+var baseMounts = []mountSpec{
+	{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
+	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=620,ptmxmode=666"},
+	{"tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
+	{"mqueue", "/dev/mqueue", "mqueue", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
+	{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
+	{"cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "nsdelegate"},
+	{"securityfs", "/sys/kernel/security", "securityfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"bpf", "/sys/fs/bpf", "bpf", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "mode=0700"},
+}
+
+func mountBase() error {
+	for _, m := range baseMounts {
+		if err := os.MkdirAll(m.target, 0o755); err != nil {
+			return fmt.Errorf("mount %s: %w", m.target, err)
+		}
+		if err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data); err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
+		}
+	}
+	for _, l := range [][2]string{{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}, {"pts/ptmx", "/dev/ptmx"}} {
+		os.Remove(l[1])
+		os.Symlink(l[0], l[1])
+	}
+	return enableControllers()
+}
+
+// enableControllers delegates every available cgroup v2 controller to the
+// children of the root, where the engine puts containers.
+func enableControllers() error {
+	b, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
+	if err != nil {
+		return fmt.Errorf("cgroup controllers: %w", err)
+	}
+	var want []string
+	for _, c := range strings.Fields(string(b)) {
+		want = append(want, "+"+c)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	return os.WriteFile("/sys/fs/cgroup/cgroup.subtree_control", []byte(strings.Join(want, " ")), 0)
+}
+
+// writeEtc makes the few files programs look up: hosts, resolv.conf,
+// hostname, and the nsswitch-free passwd/group the engine may read.
+func writeEtc(cfg Config) error {
+	var resolv strings.Builder
+	for _, d := range cfg.DNS {
+		fmt.Fprintf(&resolv, "nameserver %s\n", d)
+	}
+	files := map[string]string{
+		"/etc/hostname":    hostname + "\n",
+		"/etc/hosts":       "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"/etc/resolv.conf": resolv.String(),
+		"/etc/passwd":      "root:x:0:0:root:/root:/bin/sh\n",
+		"/etc/group":       "root:x:0:\n",
+	}
+	for p, c := range files {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			return err
+		}
+	}
+	return unix.Sethostname([]byte(hostname))
+}
+
+const hostname = "berth"

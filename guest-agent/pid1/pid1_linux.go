@@ -1,0 +1,347 @@
+package pid1
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/guest-agent/control"
+	"github.com/berth-dev/berth/vm/transport"
+)
+
+// Guest paths.
+const (
+	runDir        = "/run/berth"
+	engineSocket  = runDir + "/docker.sock"
+	controlSocket = runDir + "/control.sock"
+	engineRoot    = dataDir + "/berth"
+)
+
+// Init is PID 1's state, shared by the boot sequence, the control API and
+// the shutdown path.
+type Init struct {
+	Version string // agent version, for /health
+	log     *slog.Logger
+	cfg     Config
+	reaper  *reaper
+	engine  *supervisor
+
+	mu        sync.Mutex
+	bootErr   error
+	formatted bool
+	diskOK    bool
+	bootTime  time.Duration // kernel start → engine answering
+
+	shutdownOnce sync.Once
+}
+
+// Main runs PID 1; it never returns.
+func Main(version string) {
+	p := &Init{Version: version}
+	p.run()
+}
+
+func (p *Init) run() {
+	t0 := time.Now()
+	kernelTime := bootTime()
+	// The console is stdout/stderr; the host keeps it in its console log.
+	if err := mountBase(); err != nil {
+		fmt.Fprintln(os.Stderr, "berth-init:", err)
+	}
+	b, _ := os.ReadFile("/proc/cmdline")
+	cfg, cerr := ParseCmdline(string(b))
+	p.cfg = cfg
+	if cfg.Probe {
+		fmt.Println(ProbeMarker)
+		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	}
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	p.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("role", "init")
+	slog.SetDefault(p.log)
+	if cerr != nil {
+		p.log.Error("boot", "err", cerr)
+	}
+	os.Setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF) // Ctrl-Alt-Del becomes SIGINT: a clean shutdown
+
+	if err := loadModules(bootModules); err != nil {
+		p.log.Warn("boot modules", "err", err)
+	}
+	p.log.Debug("boot modules loaded", "since_init", time.Since(t0))
+	// Engine modules (overlay, bridge, nf_tables …) load while the disk and
+	// network come up; the engine starts after them.
+	engineMods := make(chan error, 1)
+	go func() { engineMods <- loadModules(engineModules) }()
+
+	if err := writeEtc(cfg); err != nil {
+		p.log.Warn("etc", "err", err)
+	}
+	go func() {
+		if err := setupNetwork(cfg); err != nil {
+			p.log.Warn("network", "err", err)
+		}
+	}()
+	formatted, err := setupDisk(cfg.DataDisk)
+	p.mu.Lock()
+	p.formatted, p.diskOK = formatted, err == nil
+	p.mu.Unlock()
+	p.log.Debug("data disk mounted", "since_init", time.Since(t0))
+	if err != nil {
+		p.fail(err)
+	} else if formatted {
+		p.log.Info("data disk formatted", "device", cfg.DataDisk)
+	}
+
+	// From here on every child is reaped by the reaper; the engine's exit
+	// status is routed to its supervisor.
+	p.reaper = newReaper()
+	go p.reaper.loop()
+	p.watchSignals()
+	go p.watchPowerButton()
+
+	os.MkdirAll(runDir, 0o755)
+	if err := p.serveControl(); err != nil {
+		p.log.Error("control API", "err", err)
+	}
+	go p.serveHost()
+
+	if err := <-engineMods; err != nil {
+		p.log.Warn("engine modules", "err", err)
+	}
+	p.log.Debug("engine modules loaded", "since_init", time.Since(t0))
+	if p.bootError() == nil {
+		args := []string{"--root", engineRoot, "--host", "unix://" + engineSocket, "--log-level", cfg.LogLevel}
+		p.engine = newSupervisor(p.reaper, p.log, append(args, cfg.EngineArgs...))
+		go p.engine.run()
+		go func() {
+			if !p.engine.waitReady(2 * time.Minute) {
+				return
+			}
+			bt := bootTime()
+			p.mu.Lock()
+			p.bootTime = bt
+			p.mu.Unlock()
+			if err := loadModules(lateModules); err != nil {
+				p.log.Warn("late modules", "err", err)
+			}
+			p.log.Info("engine ready", "since_kernel_start", bt.Round(time.Millisecond),
+				"kernel", kernelTime.Round(time.Millisecond), "init", time.Since(t0).Round(time.Millisecond))
+			p.preloadImages()
+		}()
+	}
+	select {} // PID 1 never exits: the kernel would panic
+}
+
+// fail records an error that keeps the engine from starting; the control
+// API reports it and the host shows it.
+func (p *Init) fail(err error) {
+	p.log.Error("boot", "err", err)
+	p.mu.Lock()
+	p.bootErr = errors.Join(p.bootErr, err)
+	p.mu.Unlock()
+}
+
+func (p *Init) bootError() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bootErr
+}
+
+func (p *Init) watchSignals() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, unix.SIGTERM, unix.SIGINT, unix.SIGPWR)
+	go func() {
+		s := <-ch
+		p.log.Info("signal", "signal", s)
+		p.Shutdown()
+	}()
+}
+
+// serveControl serves the control API on its socket; the host reaches it
+// through the channel on transport.PortControl.
+func (p *Init) serveControl() error {
+	l, err := transport.Listen("unix://" + controlSocket)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: control.Handler(p), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	return nil
+}
+
+// serveHost serves the host's channel: vsock when the VM has a vsock
+// device, else the virtio-serial port named cfg.Port.
+func (p *Init) serveHost() {
+	g := &transport.GuestMux{Log: p.log, Routes: transport.Routes{
+		transport.PortEngine:  "unix://" + engineSocket,
+		transport.PortControl: "unix://" + controlSocket,
+	}}
+	ctx := context.Background()
+	if m, _ := filepath.Glob("/sys/bus/virtio/drivers/vmw_vsock_virtio_transport/virtio*"); len(m) > 0 {
+		go func() {
+			if err := g.ServeVsock(ctx); err != nil {
+				p.log.Warn("vsock", "err", err)
+			}
+		}()
+	}
+	dev, err := findPort(p.cfg.Port, 5*time.Second)
+	if err != nil {
+		p.log.Warn("host channel", "err", err)
+		return
+	}
+	p.log.Debug("host channel", "device", dev)
+	g.ServeSerial(ctx, func() (io.ReadWriteCloser, error) { return os.OpenFile(dev, os.O_RDWR, 0) })
+}
+
+// findPort finds the virtio-serial port by name; there is no udev to make
+// /dev/virtio-ports/NAME links.
+func findPort(name string, wait time.Duration) (string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		m, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
+		for _, f := range m {
+			if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) == name {
+				return "/dev/" + filepath.Base(filepath.Dir(f)), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no virtio-serial port named %q", name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ---- control.Machine ----
+
+// Health implements control.Machine.
+func (p *Init) Health(ctx context.Context) control.Health {
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	var si unix.Sysinfo_t
+	unix.Sysinfo(&si)
+	up := bootTime()
+	p.mu.Lock()
+	h := control.Health{
+		AgentVersion:  p.Version,
+		KernelVersion: unix.ByteSliceToString(uts.Release[:]),
+		BootedAt:      time.Now().Add(-up).UTC(),
+		Uptime:        control.Duration(up),
+		BootTime:      control.Duration(p.bootTime),
+		Time:          time.Now().UTC(),
+		MemTotalMiB:   int(uint64(si.Totalram) * uint64(si.Unit) >> 20),
+		MemAvailMiB:   int((uint64(si.Freeram) + uint64(si.Bufferram)) * uint64(si.Unit) >> 20),
+		Disk:          control.Disk{Device: p.cfg.DataDisk, Mounted: p.diskOK, Formatted: p.formatted},
+	}
+	if p.bootErr != nil {
+		h.BootError = p.bootErr.Error()
+	}
+	p.mu.Unlock()
+	if h.Disk.Mounted {
+		h.Disk.SizeBytes, h.Disk.UsedBytes, h.Disk.FreeBytes, _ = diskUsage()
+	}
+	if p.engine != nil {
+		h.Engine = p.engine.state()
+	}
+	return h
+}
+
+// SetTime implements control.Machine.
+func (p *Init) SetTime(t time.Time) error {
+	ts := unix.NsecToTimespec(t.UnixNano())
+	if err := unix.ClockSettime(unix.CLOCK_REALTIME, &ts); err != nil {
+		return fmt.Errorf("set clock: %w", err)
+	}
+	return nil
+}
+
+// Trim implements control.Machine.
+func (p *Init) Trim(ctx context.Context) (uint64, error) {
+	if !isMounted(dataDir) {
+		return 0, fmt.Errorf("fstrim: no data disk mounted")
+	}
+	return trim()
+}
+
+// Shutdown implements control.Machine: it stops the engine (which stops
+// its containers), ends every other process, trims and syncs the data disk,
+// and powers off. It runs once; later calls return at once.
+func (p *Init) Shutdown() {
+	p.shutdownOnce.Do(func() { go p.shutdown() })
+}
+
+func (p *Init) shutdown() {
+	p.log.Info("shutting down")
+	if p.engine != nil {
+		p.engine.stop(20 * time.Second)
+	}
+	// Everything else: TERM, a moment, then KILL. PID 1 is exempt.
+	unix.Kill(-1, unix.SIGTERM)
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && p.reaper.children() > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	unix.Kill(-1, unix.SIGKILL)
+	if isMounted(dataDir) {
+		if n, err := trim(); err != nil {
+			p.log.Warn("fstrim", "err", err)
+		} else {
+			p.log.Info("fstrim", "bytes", n)
+		}
+		unix.Sync()
+		if err := unix.Unmount(dataDir, 0); err != nil {
+			p.log.Warn("unmount /data", "err", err)
+			unix.Mount("", dataDir, "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
+		}
+	}
+	unix.Sync()
+	p.log.Info("power off")
+	unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	select {}
+}
+
+// bootTime is the time since the kernel started (CLOCK_BOOTTIME).
+func bootTime() time.Duration {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return time.Duration(ts.Nano())
+}
+
+// pingEngine does GET /_ping on the engine socket.
+func pingEngine(ctx context.Context) error {
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", engineSocket)
+	}, DisableKeepAlives: true}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://engine/_ping", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("engine /_ping: %s", resp.Status)
+	}
+	return nil
+}
+
+// exe is this binary (/init in the VM), run again as the engine.
+func exe() string {
+	if p, err := os.Executable(); err == nil {
+		return p
+	}
+	return "/proc/self/exe"
+}
+

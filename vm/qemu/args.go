@@ -1,0 +1,117 @@
+package qemu
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/berth-dev/berth/vm/driver"
+)
+
+// Files in the machine's state dir.
+const (
+	diskFile   = "data.img"
+	qmpSock    = "qmp.sock"
+	agentSock  = "agent.sock"
+	qemuLog    = "qemu.log"
+	portName   = "berth.agent"
+	qbootImage = "/usr/share/qemu/qboot.rom"
+)
+
+// kernelArgs are fixed boot parameters: console, no delays for hardware
+// the machine does not have, and a panic that ends QEMU (with -no-reboot)
+// so the host sees a dead VM instead of a hung one.
+func kernelArgs(arch string) []string {
+	args := []string{"quiet", "panic=-1"}
+	switch arch {
+	case "amd64":
+		args = append(args, "console=ttyS0", "tsc=reliable", "no_timer_check",
+			"i8042.nokbd", "i8042.noaux", "i8042.nopnp", "pci=lastbus=0", "8250.nr_uarts=1")
+	case "arm64":
+		args = append(args, "console=ttyAMA0")
+	}
+	return args
+}
+
+type qemuConfig struct {
+	arch     string
+	accel    string
+	stateDir string
+	vsockCID uint32 // 0: no vsock device
+	logLevel string
+	probe    bool
+}
+
+// buildArgs returns QEMU's command line for m.
+func buildArgs(m *driver.Machine, c qemuConfig) ([]string, error) {
+	cmdline := kernelArgs(c.arch)
+	if len(m.EngineArgs) > 0 {
+		for _, a := range m.EngineArgs {
+			if strings.ContainsAny(a, ", \t\n\"") {
+				return nil, fmt.Errorf("engine argument %q: commas, quotes and spaces cannot pass the kernel command line", a)
+			}
+		}
+		cmdline = append(cmdline, "berth.engine="+strings.Join(m.EngineArgs, ","))
+	}
+	if c.logLevel != "" {
+		cmdline = append(cmdline, "berth.log="+c.logLevel)
+	}
+	if c.probe {
+		cmdline = append(cmdline, "berth.probe=1")
+	}
+
+	args := []string{"-name", "berth-" + m.Name, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-accel", c.accel}
+	switch c.arch {
+	case "amd64":
+		args = append(args, "-M", "q35")
+		if _, err := os.Stat(qbootImage); err == nil {
+			args = append(args, "-bios", qbootImage) // minimal firmware: ~0.2 s less than SeaBIOS
+		}
+	case "arm64":
+		args = append(args, "-M", "virt")
+	default:
+		return nil, fmt.Errorf("no QEMU machine for %s", c.arch)
+	}
+	if c.accel == "tcg" {
+		args = append(args, "-cpu", "max")
+	} else {
+		args = append(args, "-cpu", "host")
+	}
+	args = append(args,
+		"-m", fmt.Sprintf("%d", m.MemoryMiB),
+		"-smp", fmt.Sprintf("%d", m.CPUs),
+		"-kernel", m.Kernel, "-initrd", m.Initrd,
+		"-append", strings.Join(cmdline, " "),
+		"-device", "virtio-rng-pci",
+	)
+	if c.probe {
+		return append(args, "-serial", "stdio"), nil
+	}
+	args = append(args,
+		"-chardev", "file,id=console,path="+filepath.Join(c.stateDir, driver.ConsoleLog)+",append=on",
+		"-serial", "chardev:console",
+		"-drive", "file="+filepath.Join(c.stateDir, diskFile)+",if=virtio,format=raw,discard=unmap,detect-zeroes=unmap,aio=threads",
+		"-netdev", "user,id=net0",
+		"-device", "virtio-net-pci,netdev=net0",
+		"-chardev", "socket,id=agent,path="+filepath.Join(c.stateDir, agentSock)+",server=on,wait=off",
+		"-device", "virtio-serial-pci",
+		"-device", "virtserialport,chardev=agent,name="+portName,
+		"-qmp", "unix:"+filepath.Join(c.stateDir, qmpSock)+",server=on,wait=off",
+	)
+	if c.vsockCID != 0 {
+		args = append(args, "-device", fmt.Sprintf("vhost-vsock-pci,guest-cid=%d", c.vsockCID))
+	}
+	return args, nil
+}
+
+// binary is QEMU's system emulator for the host's architecture.
+func binary() string {
+	name := map[string]string{"amd64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64"}[runtime.GOARCH]
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	return name
+}

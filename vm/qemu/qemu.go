@@ -1,0 +1,420 @@
+// Package qemu runs the Berth machine in QEMU: the kernel and initramfs
+// from build/guest booted directly (-kernel/-initrd, q35 with qboot on
+// x86), virtio disk, network, RNG and a virtio-serial port for the host
+// channel (vsock where the host has vhost-vsock), driven over QMP.
+// Importing it registers the driver as "qemu".
+package qemu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/digitalocean/go-qemu/qmp"
+
+	"github.com/berth-dev/berth/guest-agent/control"
+	"github.com/berth-dev/berth/vm/driver"
+	"github.com/berth-dev/berth/vm/transport"
+)
+
+func init() {
+	driver.Register("qemu", func(log *slog.Logger) driver.Driver { return New(log) })
+}
+
+// Driver runs one QEMU machine.
+type Driver struct {
+	// Binary is the QEMU system emulator (default: qemu-system-ARCH on PATH).
+	Binary string
+	// Accel forces an accelerator ("kvm", "hvf", "whpx", "tcg"); empty
+	// chooses (see chooseAccel).
+	Accel string
+	// GuestLogLevel is the guest agent's log level (berth.log=…).
+	GuestLogLevel string
+
+	log *slog.Logger
+
+	mu       sync.Mutex // guards the fields below
+	m        *driver.Machine
+	state    driver.State
+	accel    string
+	pid      int
+	proc     *os.Process
+	done     chan struct{} // closed when QEMU has exited
+	exit     string
+	started  time.Time
+	stopping bool
+	mon      *qmp.SocketMonitor
+	mux      *transport.SerialMux
+	cid      uint32
+}
+
+// New returns a stopped QEMU driver.
+func New(log *slog.Logger) *Driver {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Driver{log: log, state: driver.Stopped}
+}
+
+// Info implements driver.Driver.
+func (d *Driver) Info() driver.Info {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return driver.Info{Name: "qemu", Accel: d.accel, Vsock: d.cid != 0}
+}
+
+// Start implements driver.Driver: it boots m and returns once the engine
+// in the guest answers /_ping over the host channel.
+func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
+	d.mu.Lock()
+	if d.state != driver.Stopped {
+		d.mu.Unlock()
+		return fmt.Errorf("start %s: machine is %s", m.Name, d.state)
+	}
+	d.state, d.exit = driver.Starting, ""
+	d.mu.Unlock()
+	defer func() {
+		if err != nil {
+			d.Stop(context.Background(), true)
+			d.mu.Lock()
+			d.state = driver.Stopped
+			d.mu.Unlock()
+			err = fmt.Errorf("start %s: %w", m.Name, err)
+		}
+	}()
+
+	if err := d.prepare(m); err != nil {
+		return err
+	}
+	bin := d.Binary
+	if bin == "" {
+		bin = binary()
+	}
+	if _, err := exec.LookPath(bin); err != nil {
+		return fmt.Errorf("QEMU: %w", err)
+	}
+	accel, err := chooseAccel(ctx, d.log, d.Accel, bin, m)
+	if err != nil {
+		return err
+	}
+	var cid uint32
+	if runtime.GOOS == "linux" {
+		if _, err := os.Stat("/dev/vhost-vsock"); err == nil {
+			cid = guestCID(m.StateDir)
+		}
+	}
+	args, err := buildArgs(m, qemuConfig{arch: runtime.GOARCH, accel: accel, stateDir: m.StateDir,
+		vsockCID: cid, logLevel: d.GuestLogLevel})
+	if err != nil {
+		return err
+	}
+	for _, s := range []string{qmpSock, agentSock} {
+		os.Remove(filepath.Join(m.StateDir, s))
+	}
+	logf, err := os.OpenFile(filepath.Join(m.StateDir, qemuLog), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	setProcAttr(cmd)
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("run %s: %w", bin, err)
+	}
+	done := make(chan struct{})
+	mux := transport.NewSerialMux(filepath.Join(m.StateDir, agentSock), d.log)
+	d.mu.Lock()
+	d.m, d.accel, d.cid, d.pid, d.proc, d.done, d.mux, d.stopping = m, accel, cid, cmd.Process.Pid, cmd.Process, done, mux, false
+	d.mu.Unlock()
+	d.log.Info("qemu started", "machine", m.Name, "pid", cmd.Process.Pid, "accel", accel)
+
+	go func() {
+		werr := cmd.Wait()
+		logf.Close()
+		d.mu.Lock()
+		if !d.stopping {
+			d.exit = fmt.Sprintf("qemu exited: %v; see %s and %s", errOrStatus(werr),
+				filepath.Join(m.StateDir, driver.ConsoleLog), logf.Name())
+			d.log.Warn("machine died", "machine", m.Name, "err", werr)
+		}
+		d.state, d.pid, d.proc, d.started = driver.Stopped, 0, nil, time.Time{}
+		mon := d.mon
+		d.mon = nil
+		d.mu.Unlock()
+		mux.Close()
+		if mon != nil {
+			mon.Disconnect()
+		}
+		close(done)
+	}()
+
+	// Everything below gives up as soon as QEMU exits.
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-done:
+			cancel(errors.New(d.Status1().Exit))
+		case <-sctx.Done():
+		}
+	}()
+	if err := d.connectQMP(sctx, filepath.Join(m.StateDir, qmpSock)); err != nil {
+		return err
+	}
+	for {
+		pctx, pcancel := context.WithTimeout(sctx, 5*time.Second)
+		err := driver.PingEngine(pctx, d)
+		pcancel()
+		if err == nil {
+			break
+		}
+		if sctx.Err() != nil {
+			return fmt.Errorf("engine did not answer: %w (last: %v)", context.Cause(sctx), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ready := time.Since(t0)
+	// The guest clock starts from the RTC (whole seconds); set it exactly.
+	cc := d.Control()
+	if err := cc.SetTime(sctx, time.Now()); err != nil {
+		d.log.Warn("set guest clock", "err", err)
+	}
+	d.mu.Lock()
+	if d.done == done && d.state == driver.Starting {
+		d.state, d.started = driver.Running, time.Now()
+	}
+	d.mu.Unlock()
+	d.log.Info("machine ready", "machine", m.Name, "accel", accel, "took", ready.Round(time.Millisecond))
+	return nil
+}
+
+// prepare checks m and creates the state dir and the sparse data disk.
+func (d *Driver) prepare(m *driver.Machine) error {
+	for _, f := range []struct{ what, path string }{{"kernel", m.Kernel}, {"initrd", m.Initrd}} {
+		if f.path == "" {
+			return fmt.Errorf("no %s given (build it with `make guest`)", f.what)
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return fmt.Errorf("%s: %w (build it with `make guest`)", f.what, err)
+		}
+	}
+	if m.CPUs <= 0 || m.MemoryMiB < 128 || m.DiskGiB <= 0 {
+		return fmt.Errorf("want CPUs ≥ 1, memory ≥ 128 MiB and a disk size (have %d CPUs, %d MiB, %d GiB)", m.CPUs, m.MemoryMiB, m.DiskGiB)
+	}
+	if len(m.Shares) > 0 {
+		return fmt.Errorf("shared folders are not supported by the qemu driver yet")
+	}
+	if err := os.MkdirAll(m.StateDir, 0o700); err != nil {
+		return err
+	}
+	// Unix socket paths are limited to 108 bytes.
+	if p := filepath.Join(m.StateDir, agentSock); len(p) > 100 {
+		return fmt.Errorf("state dir %s: path too long for its sockets (%d bytes)", m.StateDir, len(p))
+	}
+	disk := filepath.Join(m.StateDir, diskFile)
+	size := int64(m.DiskGiB) << 30
+	fi, err := os.Stat(disk)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		// Sparse: the guest formats it on first boot; only written blocks
+		// take host space.
+		f, err := os.OpenFile(disk, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		if err := f.Truncate(size); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	case err != nil:
+		return err
+	case fi.Size() < size:
+		d.log.Warn("data disk is smaller than asked; growing it (the filesystem is not grown yet)", "have", fi.Size(), "want", size)
+		return os.Truncate(disk, size)
+	}
+	return nil
+}
+
+func (d *Driver) connectQMP(ctx context.Context, path string) error {
+	var mon *qmp.SocketMonitor
+	for {
+		var err error
+		mon, err = qmp.NewSocketMonitor("unix", path, 2*time.Second)
+		if err == nil {
+			if err = mon.Connect(); err == nil {
+				break
+			}
+			mon.Disconnect()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("QMP %s: %w (%v)", path, context.Cause(ctx), err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	events, err := mon.Events(context.Background())
+	if err != nil {
+		mon.Disconnect()
+		return err
+	}
+	// Events must always be drained: the monitor's reader blocks on them,
+	// and command replies queue behind.
+	go func() {
+		for ev := range events {
+			d.onEvent(ev)
+		}
+	}()
+	d.mu.Lock()
+	d.mon = mon
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *Driver) onEvent(ev qmp.Event) {
+	switch ev.Event {
+	case "VSERPORT_CHANGE":
+		// The guest closed its end of the channel (agent restarted, guest
+		// rebooting): the host's session over it is dead.
+		if open, _ := ev.Data["open"].(bool); !open {
+			d.mu.Lock()
+			mux := d.mux
+			d.mu.Unlock()
+			if mux != nil {
+				mux.Reset()
+			}
+		}
+	case "SHUTDOWN", "POWERDOWN", "RESET", "GUEST_PANICKED":
+		d.log.Info("qemu event", "event", ev.Event, "data", ev.Data)
+	}
+}
+
+// qmpRun runs a QMP command, giving up when ctx ends.
+func (d *Driver) qmpRun(ctx context.Context, cmd string) error {
+	d.mu.Lock()
+	mon := d.mon
+	d.mu.Unlock()
+	if mon == nil {
+		return fmt.Errorf("QMP %s: not connected", cmd)
+	}
+	b, _ := json.Marshal(map[string]string{"execute": cmd})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := mon.Run(b)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("QMP %s: %w", cmd, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("QMP %s: %w", cmd, ctx.Err())
+	}
+}
+
+// Stop implements driver.Driver. Graceful: ACPI power button
+// (system_powerdown), which the guest's PID 1 turns into engine stop,
+// fstrim, sync and power off; QEMU is made to quit if that does not happen
+// before ctx ends (default 60 s). Forced: QMP quit, then SIGKILL.
+func (d *Driver) Stop(ctx context.Context, force bool) error {
+	d.mu.Lock()
+	proc, done := d.proc, d.done
+	if proc == nil {
+		d.mu.Unlock()
+		return nil
+	}
+	d.stopping, d.state = true, driver.Stopping
+	d.mu.Unlock()
+
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+	}
+	var err error
+	if !force {
+		if err = d.qmpRun(ctx, "system_powerdown"); err == nil {
+			select {
+			case <-done:
+				return nil
+			case <-ctx.Done():
+				err = fmt.Errorf("guest did not power off in time: %w", ctx.Err())
+			}
+		}
+		d.log.Warn("graceful stop failed; forcing", "err", err)
+	}
+	qctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	d.qmpRun(qctx, "quit")
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		proc.Kill()
+		<-done
+	}
+	if err != nil {
+		return fmt.Errorf("stop: %w (forced)", err)
+	}
+	return nil
+}
+
+// Status implements driver.Driver.
+func (d *Driver) Status(context.Context) (driver.Status, error) { return d.Status1(), nil }
+
+// Status1 is Status without the context and error.
+func (d *Driver) Status1() driver.Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return driver.Status{State: d.state, Accel: d.accel, PID: d.pid, StartedAt: d.started, Exit: d.exit}
+}
+
+// DialGuest implements driver.Driver.
+func (d *Driver) DialGuest(ctx context.Context, port uint32) (net.Conn, error) {
+	d.mu.Lock()
+	mux, cid, running := d.mux, d.cid, d.proc != nil
+	d.mu.Unlock()
+	if !running {
+		return nil, fmt.Errorf("dial guest port %d: %w", port, driver.ErrNotRunning)
+	}
+	if cid != 0 {
+		return transport.Dial(ctx, fmt.Sprintf("vsock://%d:%d", cid, port))
+	}
+	return mux.DialGuest(ctx, port)
+}
+
+// Control is a client of the guest's control API.
+func (d *Driver) Control() *control.Client {
+	return &control.Client{Dial: func(ctx context.Context) (net.Conn, error) {
+		return d.DialGuest(ctx, transport.PortControl)
+	}}
+}
+
+// guestCID derives a vsock context ID (≥ 3) from the state dir, so each
+// machine on a host has its own.
+func guestCID(stateDir string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(stateDir))
+	return 3 + h.Sum32()%(1<<30)
+}
+
+func errOrStatus(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return strings.TrimSpace(err.Error())
+}
