@@ -15,7 +15,7 @@ CLI_LDFLAGS   := -s -w -X $(PKG)/app/cli.Version=$(VERSION)
 # Fuzz time per target in `make test` (CI runs them briefly).
 FUZZTIME ?= 10s
 
-.PHONY: all build test test-go fuzz bench up clean FORCE
+.PHONY: all build test test-go fuzz bench bench-vm guest guest-lock up clean FORCE
 
 all: build
 
@@ -27,7 +27,24 @@ $(BIN)/berth-agent: FORCE
 $(BIN)/berth: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(CLI_LDFLAGS)' -o $@ ./cmd/berth
 
-test: build test-go fuzz
+# The VM's kernel and initramfs (/init is bin/berth-agent) from pinned Debian
+# packages, cached in build/guest/cache; see build/guest/main.go. Images in
+# GUEST_IMAGES are preloaded on the VM's first boot.
+GUEST_ARCH   ?= $(shell $(GO) env GOARCH)
+GUEST_OUT    ?= $(CURDIR)/build/guest/out/$(GUEST_ARCH)
+GUEST_IMAGES ?= $(wildcard $(BIN)/hello.tar)
+
+guest: $(BIN)/berth-agent
+	$(GO) run ./build/guest -arch $(GUEST_ARCH) -agent $(BIN)/berth-agent -out $(GUEST_OUT) \
+		$(if $(GUEST_IMAGES),-images $(subst $(eval) ,$(comma),$(strip $(GUEST_IMAGES))))
+
+# Re-resolve the guest packages to Debian's newest and rewrite guest.lock.
+guest-lock: $(BIN)/berth-agent
+	$(GO) run ./build/guest -arch $(GUEST_ARCH) -agent $(BIN)/berth-agent -out $(GUEST_OUT) -update-lock
+
+comma := ,
+
+test: build guest test-go fuzz
 
 test-go:
 	BERTH_BIN=$(BIN) $(GO) test -count=1 -timeout 45m ./...
@@ -40,8 +57,13 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-bench: build
+bench: build guest
 	BERTH_BIN=$(BIN) $(GO) run ./internal/bench -out docs/benchmarks.md
+
+# Only the VM section: boot times and QEMU's footprint.
+bench-vm: build guest
+	BERTH_BIN=$(BIN) $(GO) run ./internal/bench -out docs/benchmarks.md -only '^VM/'
+
 
 up: build
 	./scripts/up.sh

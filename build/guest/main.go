@@ -57,7 +57,7 @@ func main() {
 		arch     = flag.String("arch", runtime.GOARCH, "guest architecture: amd64 or arm64")
 		agent    = flag.String("agent", "bin/berth-agent", "berth-agent binary for /init (static, built for -arch)")
 		out      = flag.String("out", "", "output directory (default build/guest/out/ARCH)")
-		images   = flag.String("images", "", "directory of docker-archive .tar files to preload on first boot")
+		images   = flag.String("images", "", "comma-separated docker-archive .tar files to preload on first boot (e.g. bin/hello.tar)")
 		compress = flag.String("compress", "lz4", "initramfs compression: lz4 or none")
 		update   = flag.Bool("update-lock", false, "resolve the newest packages and rewrite guest.lock")
 	)
@@ -146,7 +146,7 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 		if update {
 			lock.set(key, "-", got)
 		} else if want := lock.sha(key); want != got {
-			return fmt.Errorf("%s: sha256 %s, guest.lock pins %s: the build is not reproducible here (or run -update-lock)", name, got, want)
+			return fmt.Errorf("%s: sha256 %s, guest.lock pins %s: not what the lock pins (after changing modules.txt or the recipe, run -update-lock)", name, got, want)
 		}
 	}
 
@@ -156,8 +156,10 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 	var preload []string
 	base.file("init", agent, 0o755)
 	if images != "" {
-		tars, _ := filepath.Glob(filepath.Join(images, "*.tar"))
-		for _, t := range tars {
+		for _, t := range strings.Split(images, ",") {
+			if _, err := os.Stat(t); err != nil {
+				return fmt.Errorf("preload image: %w", err)
+			}
 			base.file(filepath.Join(imagesDir, filepath.Base(t)), t, 0o644)
 			preload = append(preload, filepath.Base(t))
 		}

@@ -30,3 +30,26 @@ func Splice(a, b net.Conn) {
 	a.Close()
 	b.Close()
 }
+
+// Forward accepts connections on l and relays each to a connection from
+// dial (a driver's DialGuest on a guest port), until l is closed. A dial
+// that fails closes the accepted connection; the error goes to onErr.
+func Forward(l net.Listener, dial func() (net.Conn, error), onErr func(error)) error {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			g, err := dial()
+			if err != nil {
+				c.Close()
+				if onErr != nil {
+					onErr(err)
+				}
+				return
+			}
+			Splice(c, g)
+		}()
+	}
+}

@@ -1,0 +1,189 @@
+package qemu
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testkit"
+	"github.com/berth-dev/berth/vm/driver"
+	"github.com/berth-dev/berth/vm/driver/drivertest"
+	"github.com/berth-dev/berth/vm/transport"
+)
+
+// machine is a small VM in a fresh state dir. Tests run under whatever
+// accelerator the probe finds (TCG on these machines).
+func machine(t *testing.T, engineArgs ...string) *driver.Machine {
+	kernel, initrd := testkit.GuestImage(t)
+	return &driver.Machine{
+		Name: "qt", CPUs: 2, MemoryMiB: 1024, DiskGiB: 4,
+		Kernel: kernel, Initrd: initrd, StateDir: t.TempDir(), EngineArgs: engineArgs,
+	}
+}
+
+func TestBuildArgs(t *testing.T) {
+	m := &driver.Machine{Name: "x", CPUs: 2, MemoryMiB: 512, Kernel: "/k", Initrd: "/i", StateDir: "/s",
+		EngineArgs: []string{"--insecure-registry=10.0.2.2:5000"}}
+	args, err := buildArgs(m, qemuConfig{arch: "amd64", accel: "tcg", stateDir: "/s", vsockCID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Join(args, " ")
+	for _, want := range []string{"-M q35", "-accel tcg", "-cpu max", "-no-reboot", "-kernel /k", "-initrd /i",
+		"berth.engine=--insecure-registry=10.0.2.2:5000", "panic=-1", "name=berth.agent",
+		"path=/s/agent.sock,server=on,wait=off", "-qmp unix:/s/qmp.sock", "file=/s/data.img,if=virtio",
+		"path=/s/console.log,append=on", "vhost-vsock-pci,guest-cid=7"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("missing %q in %s", want, line)
+		}
+	}
+	m.EngineArgs = []string{"--label=a b"}
+	if _, err := buildArgs(m, qemuConfig{arch: "amd64", accel: "tcg"}); err == nil {
+		t.Error("an engine argument with a space was accepted")
+	}
+}
+
+func TestConformance(t *testing.T) {
+	m := machine(t)
+	drivertest.Run(t, drivertest.Options{
+		New: func(t *testing.T) (driver.Driver, *driver.Machine) {
+			d := New(nil)
+			t.Cleanup(func() {
+				if t.Failed() {
+					logTail(t, m)
+				}
+			})
+			return d, m
+		},
+	})
+}
+
+// TestEndToEnd boots the VM and uses it as the host agent will: the stock
+// docker CLI through a local socket forwarded over the channel, an image
+// pulled from a registry on the host, the data disk across a restart, a
+// killed QEMU, and a graceful stop.
+func TestEndToEnd(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the registry and docker CLI fixtures run on Linux")
+	}
+	reg := testkit.StartRegistry(t, testkit.RegistryOptions{})
+	_, port, _ := net.SplitHostPort(reg.Addr)
+	guestReg := "10.0.2.2:" + port // the host's loopback as QEMU's user network shows it
+	testkit.Push(t, reg.Addr+"/e2e/busybox:1", testkit.BusyboxImage(t))
+
+	m := machine(t, "--insecure-registry="+guestReg)
+	d := New(nil)
+	t.Cleanup(func() {
+		d.Stop(context.Background(), true)
+		if t.Failed() {
+			logTail(t, m)
+		}
+	})
+	start := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		t0 := time.Now()
+		if err := d.Start(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("started in %v (accel %s)", time.Since(t0).Round(time.Millisecond), d.Info().Accel)
+	}
+	start()
+
+	// The docker socket on the host, forwarded to the guest's engine port.
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	l, err := transport.Listen("unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go transport.Forward(l, func() (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return d.DialGuest(ctx, transport.PortEngine)
+	}, func(err error) { t.Logf("forward: %v", err) })
+	docker := testkit.NewDocker(t, "unix://"+sock)
+
+	if got := strings.TrimSpace(docker.Must("version", "--format", "{{.Server.Os}}/{{.Server.Arch}}")); got != "linux/"+runtime.GOARCH {
+		t.Fatalf("docker version: server %q", got)
+	}
+	h, err := d.Control().Health(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Disk.Mounted || !h.Disk.Formatted || !h.Engine.Ready || h.BootError != "" {
+		t.Fatalf("first boot health: %+v", h)
+	}
+	if skew := time.Since(h.Time); skew > 5*time.Second || skew < -5*time.Second {
+		t.Errorf("guest clock off by %v", skew)
+	}
+	t.Logf("guest: kernel %s, boot to engine %v, disk %d MiB", h.KernelVersion, time.Duration(h.BootTime), h.Disk.SizeBytes>>20)
+
+	// An image pulled through the VM's network lands on the data disk…
+	ref := guestReg + "/e2e/busybox:1"
+	docker.Must("pull", ref)
+
+	// …and is still there after a graceful stop and a new boot.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	if err := d.Stop(ctx, false); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	cancel()
+	if st := d.Status1(); st.State != driver.Stopped || st.Exit != "" {
+		t.Fatalf("after stop: %+v", st)
+	}
+	console, _ := os.ReadFile(filepath.Join(m.StateDir, driver.ConsoleLog))
+	for _, want := range []string{"power button", "engine stopped", "fstrim", "power off"} {
+		if !strings.Contains(string(console), want) {
+			t.Errorf("graceful stop: console has no %q", want)
+		}
+	}
+	start()
+	if out := docker.Must("images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, ref) {
+		t.Fatalf("image gone after restart: %q", out)
+	}
+	if h, err := d.Control().Health(context.Background()); err != nil || h.Disk.Formatted {
+		t.Fatalf("second boot formatted the disk again (or failed): %+v %v", h, err)
+	}
+
+	// A QEMU killed from outside is reported, and the next start works.
+	pid := d.Status1().PID
+	p, _ := os.FindProcess(pid)
+	p.Kill()
+	deadline := time.Now().Add(20 * time.Second)
+	for d.Status1().State != driver.Stopped {
+		if time.Now().After(deadline) {
+			t.Fatal("killed QEMU still reported running")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := d.Status1(); !strings.Contains(st.Exit, "killed") {
+		t.Errorf("exit reason %q", st.Exit)
+	}
+	if _, err := d.DialGuest(context.Background(), transport.PortEngine); err == nil {
+		t.Error("dial after the VM died succeeded")
+	}
+	start()
+	docker.Must("version")
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := d.Stop(ctx, false); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+}
+
+func logTail(t *testing.T, m *driver.Machine) {
+	for _, f := range []string{driver.ConsoleLog, qemuLog} {
+		b, _ := os.ReadFile(filepath.Join(m.StateDir, f))
+		if len(b) > 6000 {
+			b = b[len(b)-6000:]
+		}
+		t.Logf("%s (tail):\n%s", f, b)
+	}
+}
