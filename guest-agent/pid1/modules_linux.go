@@ -3,8 +3,8 @@ package pid1
 import (
 	"errors"
 	"fmt"
-	"os"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"

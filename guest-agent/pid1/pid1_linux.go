@@ -344,4 +344,3 @@ func exe() string {
 	}
 	return "/proc/self/exe"
 }
-

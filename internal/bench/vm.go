@@ -25,19 +25,27 @@ func init() {
 	accel := vmAccelLabel()
 	register(Scenario{
 		Section: "VM", Name: "boot → guest agent answers (" + accel + ")", Unit: "ms", Target: "–", Engines: []string{"berth"},
-		Run: func(b *Bench, e *Engine) ([]float64, error) { return vmBoots(b, func(s vmSample) float64 { return s.agent }) },
+		Run: func(b *Bench, e *Engine) ([]float64, error) {
+			return vmBoots(b, func(s vmSample) float64 { return s.agent })
+		},
 	})
 	register(Scenario{
 		Section: "VM", Name: "boot → `docker version` answers (" + accel + ")", Unit: "ms", Target: "≤ 2500 ms TCG, ≤ 1500 ms KVM", Engines: []string{"berth"},
-		Run: func(b *Bench, e *Engine) ([]float64, error) { return vmBoots(b, func(s vmSample) float64 { return s.docker }) },
+		Run: func(b *Bench, e *Engine) ([]float64, error) {
+			return vmBoots(b, func(s vmSample) float64 { return s.docker })
+		},
 	})
 	register(Scenario{
 		Section: "VM", Name: "guest kernel start → engine ready, in the guest (" + accel + ")", Unit: "ms", Target: "–", Engines: []string{"berth"},
-		Run: func(b *Bench, e *Engine) ([]float64, error) { return vmBoots(b, func(s vmSample) float64 { return s.guest }) },
+		Run: func(b *Bench, e *Engine) ([]float64, error) {
+			return vmBoots(b, func(s vmSample) float64 { return s.guest })
+		},
 	})
 	register(Scenario{
 		Section: "VM", Name: "QEMU RSS idle (-m 1024, 2 CPUs)", Unit: "MB", Target: "–", Engines: []string{"berth"},
-		Run: func(b *Bench, e *Engine) ([]float64, error) { return vmBoots(b, func(s vmSample) float64 { return s.rss }) },
+		Run: func(b *Bench, e *Engine) ([]float64, error) {
+			return vmBoots(b, func(s vmSample) float64 { return s.rss })
+		},
 	})
 }
 
