@@ -3,6 +3,7 @@
 package engineapi
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/client/pkg/progress"
 	"github.com/moby/moby/client/pkg/streamformatter"
 	"github.com/opencontainers/go-digest"
 
@@ -24,6 +26,10 @@ func (s *Server) imageRoutes(rt *router) {
 	rt.handle(http.MethodGet, "/images/json", s.imageList)
 	rt.handle(http.MethodPost, "/images/create", s.imageCreate)
 	rt.handle(http.MethodPost, "/images/prune", s.imagePrune)
+	rt.handle(http.MethodPost, "/images/load", s.imageLoad)
+	rt.handle(http.MethodGet, "/images/get", s.imageSave)
+	rt.handle(http.MethodGet, "/images/{name...}/get", s.imageSave)
+	rt.handle(http.MethodPost, "/images/{name...}/push", s.imagePush)
 	rt.handle(http.MethodGet, "/images/{name...}/json", s.imageInspect)
 	rt.handle(http.MethodGet, "/images/{name...}/history", s.imageHistory)
 	rt.handle(http.MethodPost, "/images/{name...}/tag", s.imageTag)
@@ -152,6 +158,99 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, report)
+}
+
+func (s *Server) imagePush(w http.ResponseWriter, r *http.Request) error {
+	ref := pathVar(r, "name")
+	if tag := r.URL.Query().Get("tag"); tag != "" {
+		named, err := reference.ParseNormalizedNamed(ref)
+		if err != nil {
+			return errdefs.InvalidArgument("invalid reference format: %q", ref)
+		}
+		t, err := reference.WithTag(reference.TrimNamed(named), tag)
+		if err != nil {
+			return errdefs.InvalidArgument("invalid tag %q: %v", tag, err)
+		}
+		ref = t.String()
+	}
+	auth, err := image.DecodeAuth(r.Header.Get(registry.AuthHeader))
+	if err != nil {
+		return err
+	}
+	out := newLazyStream(w)
+	err = s.eng.Images.Push(r.Context(), ref, image.PushOptions{Auth: auth}, streamformatter.NewJSONProgressOutput(out, false))
+	return out.finish(err)
+}
+
+// imageSave is GET /images/get?names=… and GET /images/{name}/get: a tar
+// stream. Save resolves every name before its first byte, so a missing one
+// is a plain 404.
+func (s *Server) imageSave(w http.ResponseWriter, r *http.Request) error {
+	names := r.URL.Query()["names"]
+	if n := pathVar(r, "name"); n != "" {
+		names = []string{n}
+	}
+	raw := &lazyRaw{w: w, ct: "application/x-tar"}
+	buf := bufio.NewWriterSize(raw, 1<<20)
+	err := s.eng.Images.Save(r.Context(), names, buf)
+	if err == nil {
+		err = buf.Flush()
+	}
+	if err != nil && !raw.started {
+		return err
+	}
+	if err != nil {
+		// Mid-stream the status is sent: end the connection so the client
+		// sees a truncated archive rather than a complete-looking one.
+		s.log.Warn("image save", "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	if !raw.started {
+		raw.Write(nil)
+	}
+	return nil
+}
+
+func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) error {
+	quiet := boolValue(r, "quiet")
+	out := newLazyStream(w)
+	lines := &streamLines{w: out}
+	prog := progress.DiscardOutput()
+	if !quiet {
+		prog = streamformatter.NewJSONProgressOutput(out, false)
+	}
+	err := s.eng.Images.Load(r.Context(), r.Body, lines, prog)
+	return out.finish(err)
+}
+
+// streamLines turns text written to it into {"stream": "…"} messages.
+type streamLines struct{ w io.Writer }
+
+func (l *streamLines) Write(p []byte) (int, error) {
+	b, err := json.Marshal(jsonstream.Message{Stream: string(p)})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := l.w.Write(append(b, '\r', '\n')); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// lazyRaw starts a 200 response of type ct on the first write.
+type lazyRaw struct {
+	w       http.ResponseWriter
+	ct      string
+	out     io.Writer
+	started bool
+}
+
+func (l *lazyRaw) Write(p []byte) (int, error) {
+	if !l.started {
+		l.out = streamWriter(l.w, l.ct)
+		l.started = true
+	}
+	return l.out.Write(p)
 }
 
 // auth is POST /auth (docker login): the credentials are checked against

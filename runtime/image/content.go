@@ -188,3 +188,24 @@ func (w *ingest) discard() {
 		w.done = true
 	}
 }
+
+// adopt moves a file already hashed to digest d (a spooled archive entry in
+// the temp directory) into the store.
+func (c *content) adopt(p, d string) error {
+	if !validDigest(d) {
+		return errdefs.InvalidArgument("invalid digest %q", d)
+	}
+	if c.has(d) {
+		return os.Remove(p)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	f.Close()
+	if err != nil {
+		return err
+	}
+	return os.Rename(p, c.path(d))
+}

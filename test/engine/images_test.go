@@ -1,10 +1,20 @@
 package engine_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/berth-dev/berth/internal/testkit"
 )
@@ -142,4 +152,235 @@ func TestPullManifestListPicksLinuxAmd64(t *testing.T) {
 	}
 	msg := e.d.Fail("pull", "--platform", "linux/s390x", ref)
 	mustContain(t, "pull of a missing platform", msg, "no matching manifest for linux/s390x in the manifest list entries")
+}
+
+func TestPushToAnotherRepository(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	target := e.reg.Addr + "/other/copy:v2"
+	e.d.Must("tag", e.ref, target)
+	out := e.d.Must("push", target)
+	mustContain(t, "push", out, "The push refers to repository ["+e.reg.Addr+"/other/copy]", ": Pushed", "v2: digest: sha256:", "size: ")
+	out = e.d.Must("push", target)
+	mustContain(t, "second push", out, "Layer already exists")
+
+	// What was pushed pulls back as the same image.
+	id := e.d.Must("image", "inspect", "--format", "{{.Id}}", target)
+	e.d.Must("rmi", e.ref, target)
+	e.d.Must("pull", target)
+	if got := e.d.Must("image", "inspect", "--format", "{{.Id}}", target); got != id {
+		t.Fatalf("pushed and pulled back: %s, was %s", got, id)
+	}
+	msg := e.d.Fail("push", e.reg.Addr+"/never/tagged:x")
+	mustContain(t, "push of a missing tag", msg, "An image does not exist locally with the tag: "+e.reg.Addr+"/never/tagged")
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	e.d.Must("tag", e.ref, "berth/saved:one")
+	id := strings.TrimSpace(e.d.Must("image", "inspect", "--format", "{{.Id}}", e.ref))
+	archive := filepath.Join(t.TempDir(), "images.tar")
+	e.d.Must("save", "-o", archive, e.ref, "berth/saved:one")
+	e.d.Must("rmi", e.ref, "berth/saved:one")
+
+	out := e.d.Must("load", "-i", archive)
+	mustContain(t, "load", out, "Loaded image: "+e.ref, "Loaded image: berth/saved:one")
+	if got := strings.TrimSpace(e.d.Must("image", "inspect", "--format", "{{.Id}}", "berth/saved:one")); got != id {
+		t.Fatalf("loaded image ID %s, saved %s", got, id)
+	}
+
+	// The archive is an OCI layout too: without manifest.json it still loads.
+	e.d.Must("rmi", "-f", id)
+	ociOnly := filepath.Join(t.TempDir(), "oci.tar")
+	rewriteTar(t, archive, ociOnly, func(name string) bool { return name != "manifest.json" })
+	f, _ := os.Open(ociOnly)
+	defer f.Close()
+	r := e.d.Run(f, "load")
+	if r.Code != 0 {
+		t.Fatalf("load of an OCI layout: %s", r.Stderr)
+	}
+	mustContain(t, "load OCI layout", r.Stdout, "Loaded image: "+e.ref)
+
+	// A legacy docker-archive (gzip layers, <id>.json config) as older
+	// tools write it, then pushed: its layers are compressed for the registry.
+	legacy := filepath.Join(t.TempDir(), "legacy.tar")
+	lf, _ := os.Create(legacy)
+	tag, _ := name.NewTag("berth/legacy:v1")
+	img := testkit.ImageFromLayers(t, v1.Config{Cmd: []string{"true"}}, testkit.LayerTar([]testkit.TarEntry{{Name: "hello", Body: []byte("hi")}}))
+	if err := tarball.Write(tag, img, lf); err != nil {
+		t.Fatal(err)
+	}
+	lf.Close()
+	out = e.d.Must("load", "-q", "-i", legacy)
+	mustContain(t, "load legacy", out, "Loaded image: berth/legacy:v1")
+	e.d.Must("tag", "berth/legacy:v1", e.reg.Addr+"/legacy:v1")
+	e.d.Must("push", e.reg.Addr+"/legacy:v1")
+
+	// Saving an unknown image fails before any byte is written.
+	msg := e.d.Fail("save", "-o", filepath.Join(t.TempDir(), "x.tar"), "nosuchimage")
+	mustContain(t, "save of a missing image", msg, "No such image: nosuchimage:latest")
+}
+
+// rewriteTar copies the tar at src to dst, keeping the entries keep accepts.
+func rewriteTar(t *testing.T, src, dst string, keep func(string) bool) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	tr, tw := tar.NewReader(in), tar.NewWriter(out)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !keep(h.Name) {
+			continue
+		}
+		tw.WriteHeader(h)
+		io.Copy(tw, tr)
+	}
+	tw.Close()
+}
+
+func TestLoginAndPullFromAuthRegistry(t *testing.T) {
+	reg := testkit.StartRegistry(t, testkit.RegistryOptions{Auth: true})
+	a := testkit.StartAgent(t, testkit.AgentOptions{})
+	d := testkit.NewDocker(t, a.Host)
+	ref := reg.Addr + "/private/busybox:latest"
+	testkit.Push(t, ref, testkit.BusyboxImage(t), remote.WithAuth(&authn.Basic{Username: reg.User, Password: reg.Pass}))
+
+	msg := d.Fail("pull", ref)
+	mustContain(t, "anonymous pull", msg, "pull access denied for "+reg.Addr+"/private/busybox")
+
+	r := d.Run(strings.NewReader("wrong\n"), "login", "-u", reg.User, "--password-stdin", reg.Addr)
+	if r.Code == 0 {
+		t.Fatalf("login with a wrong password succeeded: %s", r.Stdout)
+	}
+	mustContain(t, "bad login", r.Stderr, "401")
+
+	r = d.Run(strings.NewReader(reg.Pass+"\n"), "login", "-u", reg.User, "--password-stdin", reg.Addr)
+	if r.Code != 0 {
+		t.Fatalf("login: %s", r.Stderr)
+	}
+	mustContain(t, "login", r.Stdout, "Login Succeeded")
+	out := d.Must("pull", ref)
+	mustContain(t, "authenticated pull", out, "Status: Downloaded newer image for "+ref)
+	d.Must("tag", ref, reg.Addr+"/private/pushed:v1")
+	d.Must("push", reg.Addr+"/private/pushed:v1")
+}
+
+func TestAgentRestartKeepsImages(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	e.d.Must("tag", e.ref, "berth/keep:me")
+	images := func() string {
+		lines := strings.Split(strings.TrimSpace(e.d.Must("images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}")), "\n")
+		sort.Strings(lines) // the CLI orders tags of one image as it likes
+		return strings.Join(lines, "\n")
+	}
+	before := images()
+	e.agent.Stop()
+	e.agent.Start()
+	if after := images(); after != before {
+		t.Fatalf("images after a restart:\n%s\nbefore:\n%s", after, before)
+	}
+	e.agent.Kill() // a crash, not a clean stop
+	e.agent.Start()
+	if after := images(); after != before {
+		t.Fatalf("images after a crash:\n%s\nbefore:\n%s", after, before)
+	}
+	out := e.d.Must("pull", e.ref)
+	mustContain(t, "pull after restart", out, "Image is up to date")
+}
+
+// Hostile layers are refused at pull with an error naming the entry, and
+// nothing lands outside the engine's root.
+func TestPullRefusesHostileLayers(t *testing.T) {
+	e := newImageEnv(t)
+	outside := t.TempDir()
+	up := strings.Repeat("../", 30)
+	cases := []struct {
+		name    string
+		entries []testkit.TarEntry
+		msg     string
+		target  string // must not exist afterwards
+	}{
+		{"dotdot", []testkit.TarEntry{{Name: up + strings.TrimPrefix(outside, "/") + "/dotdot", Body: []byte("pwned")}},
+			`path contains ".."`, "dotdot"},
+		{"symlink-out-then-write", []testkit.TarEntry{{Name: "evil", Type: tar.TypeSymlink, Linkname: outside},
+			{Name: "evil/through", Body: []byte("pwned")}}, `crosses symlink "evil"`, "through"},
+		{"relative-symlink-out", []testkit.TarEntry{{Name: "up", Type: tar.TypeSymlink, Linkname: up + strings.TrimPrefix(outside, "/")}},
+			"leads out of the root", ""},
+		{"hardlink-out", []testkit.TarEntry{{Name: "passwd", Type: tar.TypeLink, Linkname: up + "etc/passwd"}},
+			"leads out of the root", ""},
+		{"device", []testkit.TarEntry{{Name: "dev/", Type: tar.TypeDir}, {Name: "dev/mem", Type: tar.TypeChar}},
+			"device node refused", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ref := e.reg.Addr + "/hostile/" + c.name + ":latest"
+			base := testkit.LayerTar(testkit.BusyboxEntries(t))
+			testkit.Push(t, ref, testkit.ImageFromLayers(t, v1.Config{}, base, testkit.LayerTar(c.entries)))
+			msg := e.d.Fail("pull", ref)
+			mustContain(t, "hostile pull", msg, "failed to register layer", c.msg)
+			if c.target != "" {
+				if _, err := os.Lstat(filepath.Join(outside, c.target)); err == nil {
+					t.Fatalf("hostile layer wrote %s outside the root", c.target)
+				}
+			}
+			if out := e.d.Must("images", "-q", "--filter", "reference="+e.reg.Addr+"/hostile/*"); strings.TrimSpace(out) != "" {
+				t.Fatalf("hostile image listed: %q", out)
+			}
+		})
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Fatalf("files appeared outside the root: %v", ents)
+	}
+	// The engine keeps serving, and the good base layer it unpacked is usable.
+	e.d.Must("pull", e.ref)
+}
+
+func TestLoadRefusesHostileArchive(t *testing.T) {
+	e := newImageEnv(t)
+	escape := "berth-escape-" + filepath.Base(t.TempDir())
+	bad := testkit.LayerTar([]testkit.TarEntry{{Name: "../../../../../../../../tmp/" + escape, Body: []byte("x")}, {Name: "manifest.json", Body: []byte("[]")}})
+	r := e.d.Run(bytes.NewReader(bad), "load")
+	if r.Code == 0 {
+		t.Fatal("hostile archive loaded")
+	}
+	mustContain(t, "hostile archive", r.Stderr, "invalid archive entry", `".."`)
+	if _, err := os.Stat("/tmp/" + escape); err == nil {
+		os.Remove("/tmp/" + escape)
+		t.Fatal("archive entry written outside the engine")
+	}
+	// A well-formed archive whose layer is hostile.
+	var buf bytes.Buffer
+	tag, _ := name.NewTag("berth/hostile-archive:v1")
+	img := testkit.ImageFromLayers(t, v1.Config{}, testkit.LayerTar([]testkit.TarEntry{{Name: "s", Type: tar.TypeSymlink, Linkname: "/"}, {Name: "s/tmp/" + escape, Body: []byte("x")}}))
+	if err := tarball.Write(tag, img, &buf); err != nil {
+		t.Fatal(err)
+	}
+	r = e.d.Run(&buf, "load")
+	if r.Code == 0 {
+		t.Fatal("archive with a hostile layer loaded")
+	}
+	mustContain(t, "hostile layer in archive", r.Stderr, `crosses symlink "s"`)
+	if _, err := os.Stat("/tmp/" + escape); err == nil {
+		os.Remove("/tmp/" + escape)
+		t.Fatal("layer entry written outside the engine")
+	}
+	if out := e.d.Must("images", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("images after refused loads: %q", out)
+	}
 }
