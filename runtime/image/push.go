@@ -175,7 +175,7 @@ type rawTaggable struct {
 	mt  types.MediaType
 }
 
-func (t rawTaggable) RawManifest() ([]byte, error)          { return t.raw, nil }
+func (t rawTaggable) RawManifest() ([]byte, error)        { return t.raw, nil }
 func (t rawTaggable) MediaType() (types.MediaType, error) { return t.mt, nil }
 
 // blobLayer is a stored layer blob as go-containerregistry's v1.Layer, with
@@ -187,10 +187,12 @@ type blobLayer struct {
 	id  string
 }
 
-func (b *blobLayer) Digest() (v1.Hash, error)            { return v1.NewHash(b.rec.Digest) }
-func (b *blobLayer) DiffID() (v1.Hash, error)            { return v1.NewHash(b.rec.DiffID) }
-func (b *blobLayer) Size() (int64, error)                { return b.rec.Size, nil }
-func (b *blobLayer) MediaType() (types.MediaType, error) { return types.MediaType(b.rec.MediaType), nil }
+func (b *blobLayer) Digest() (v1.Hash, error) { return v1.NewHash(b.rec.Digest) }
+func (b *blobLayer) DiffID() (v1.Hash, error) { return v1.NewHash(b.rec.DiffID) }
+func (b *blobLayer) Size() (int64, error)     { return b.rec.Size, nil }
+func (b *blobLayer) MediaType() (types.MediaType, error) {
+	return types.MediaType(b.rec.MediaType), nil
+}
 
 func (b *blobLayer) Compressed() (io.ReadCloser, error) {
 	f, err := b.s.content.open(b.rec.Digest)
