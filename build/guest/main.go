@@ -645,9 +645,19 @@ func modTime(p string) int64 {
 }
 
 func aptDownload(dir, spec string) error {
-	cmd := exec.Command("apt-get", "download", "-q", spec)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
+	download := func() ([]byte, error) {
+		cmd := exec.Command("apt-get", "download", "-q", spec)
+		cmd.Dir = dir
+		return cmd.CombinedOutput()
+	}
+	out, err := download()
+	if err != nil && os.Geteuid() == 0 {
+		// A machine whose package lists are missing or stale: refresh once.
+		if uout, uerr := exec.Command("apt-get", "update", "-qq").CombinedOutput(); uerr != nil {
+			return fmt.Errorf("apt-get update: %v: %s", uerr, uout)
+		}
+		out, err = download()
+	}
 	if err != nil {
 		return fmt.Errorf("apt-get download %s: %v: %s\n(for another arch: dpkg --add-architecture ARCH && apt-get update)", spec, err, out)
 	}

@@ -125,6 +125,14 @@ func TestEndToEnd(t *testing.T) {
 	}
 	t.Logf("guest: kernel %s, boot to engine %v, disk %d MiB", h.KernelVersion, time.Duration(h.BootTime), h.Disk.SizeBytes>>20)
 
+	// The control API's other calls, for real.
+	if err := d.Control().SetTime(context.Background(), time.Now()); err != nil {
+		t.Errorf("set time: %v", err)
+	}
+	if _, err := d.Control().Trim(context.Background()); err != nil {
+		t.Errorf("fstrim: %v", err)
+	}
+
 	// An image pulled through the VM's network lands on the data disk…
 	ref := guestReg + "/e2e/busybox:1"
 	docker.Must("pull", ref)
