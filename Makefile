@@ -15,7 +15,7 @@ CLI_LDFLAGS   := -s -w -X $(PKG)/app/cli.Version=$(VERSION)
 # Fuzz time per target in `make test` (CI runs them briefly).
 FUZZTIME ?= 10s
 
-.PHONY: all build test test-go fuzz bench bench-vm guest guest-lock up clean FORCE
+.PHONY: all build test test-go fuzz bench bench-vm guest guest-lock hello up clean FORCE
 
 all: build
 
@@ -32,9 +32,9 @@ $(BIN)/berth: FORCE
 # GUEST_IMAGES are preloaded on the VM's first boot.
 GUEST_ARCH   ?= $(shell $(GO) env GOARCH)
 GUEST_OUT    ?= $(CURDIR)/build/guest/out/$(GUEST_ARCH)
-GUEST_IMAGES ?= $(wildcard $(BIN)/hello.tar)
+GUEST_IMAGES ?= $(BIN)/hello.tar
 
-guest: $(BIN)/berth-agent
+guest: $(BIN)/berth-agent $(GUEST_IMAGES)
 	$(GO) run ./build/guest -arch $(GUEST_ARCH) -agent $(BIN)/berth-agent -out $(GUEST_OUT) \
 		$(if $(GUEST_IMAGES),-images $(subst $(eval) ,$(comma),$(strip $(GUEST_IMAGES))))
 
@@ -65,7 +65,14 @@ bench-vm: build guest
 	BERTH_BIN=$(BIN) $(GO) run ./internal/bench -out docs/benchmarks.md -only '^VM/'
 
 
-up: build
+# berth/hello, the image `make up` runs and the VM preloads: busybox from a
+# pinned Debian package and a greeting, reproducible; see build/hello.
+hello: $(BIN)/hello.tar
+
+$(BIN)/hello.tar: build/hello/main.go build/hello/hello.lock
+	$(GO) run ./build/hello -arch $(GUEST_ARCH) -out $@
+
+up: build hello
 	./scripts/up.sh
 
 clean:

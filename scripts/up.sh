@@ -17,4 +17,11 @@ if ! DOCKER_HOST=unix://$sock "$BIN/berth" version >/dev/null 2>&1; then
 fi
 DOCKER_HOST=unix://$sock "$BIN/berth" version
 echo
+# The bundled hello image (make hello): load it, run it.
+if command -v docker >/dev/null 2>&1; then
+	DOCKER_HOST=unix://$sock docker load -q -i "$BIN/hello.tar"
+	DOCKER_HOST=unix://$sock docker run --rm berth/hello
+else
+	echo "(no docker CLI on PATH: skipping the hello image)"
+fi
 echo "Berth is up. Use it with:  export DOCKER_HOST=unix://$sock"

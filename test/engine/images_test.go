@@ -384,3 +384,77 @@ func TestLoadRefusesHostileArchive(t *testing.T) {
 		t.Fatalf("images after refused loads: %q", out)
 	}
 }
+
+// The bundled hello image (make hello) loads, is what it claims, and greets
+// when run.
+func TestHelloImage(t *testing.T) {
+	archive := testkit.Binary(t, "hello.tar")
+	a := testkit.StartAgent(t, testkit.AgentOptions{})
+	d := testkit.NewDocker(t, a.Host)
+	out := d.Must("load", "-i", archive)
+	mustContain(t, "load hello", out, "Loaded image: berth/hello:latest")
+	out = d.Must("image", "inspect", "--format", "{{.Os}}/{{.Architecture}} {{json .Config.Cmd}}", "berth/hello")
+	if got := strings.TrimSpace(out); got != `linux/amd64 ["cat","/usr/share/berth/hello.txt"]` {
+		t.Fatalf("berth/hello: %s", got)
+	}
+	if !canCreateContainers(t, a) {
+		t.Skip("the engine cannot run containers yet (no /containers/create): the greeting is not checked")
+	}
+	r := d.Run(nil, "run", "--rm", "berth/hello")
+	if r.Code != 0 {
+		t.Fatalf("docker run --rm berth/hello: exit %d: %s", r.Code, r.Stderr)
+	}
+	mustContain(t, "hello", r.Stdout, "Hello from Berth!")
+}
+
+// canCreateContainers reports whether the engine serves POST
+// /containers/create (the docker CLI reads a 404 there as "no such image").
+func canCreateContainers(t *testing.T, a *testkit.Agent) bool {
+	t.Helper()
+	resp, err := a.HTTPClient().Post("http://berth/containers/create", "application/json", strings.NewReader("{"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return !(resp.StatusCode == 404 && strings.Contains(string(b), "page not found"))
+}
+
+// rmi follows dockerd's rules for images containers use.
+func TestRemoveImageInUse(t *testing.T) {
+	e := newImageEnv(t)
+	if !canCreateContainers(t, e.agent) {
+		t.Skip("the engine cannot create containers yet (no /containers/create)")
+	}
+	e.d.Must("pull", e.ref)
+	id := strings.TrimSpace(e.d.Must("image", "inspect", "--format", "{{.Id}}", e.ref))
+	short := strings.TrimPrefix(id, "sha256:")[:12]
+	stopped := strings.TrimSpace(e.d.Must("create", e.ref, "true"))
+
+	msg := e.d.Fail("rmi", e.ref)
+	mustContain(t, "rmi of the only tag of an image in use", msg,
+		`conflict: unable to remove repository reference "`+e.ref+`" (must force) - container `+stopped[:12]+` is using its referenced image `+short)
+	msg = e.d.Fail("rmi", short)
+	mustContain(t, "rmi by ID of an image in use", msg, "conflict: unable to delete "+short+" (must be forced) - image is being used by stopped container "+stopped[:12])
+
+	// With a second tag, removing one is only an untag.
+	e.d.Must("tag", e.ref, "berth/second:tag")
+	if out := e.d.Must("rmi", "berth/second:tag"); strings.TrimSpace(out) != "Untagged: berth/second:tag" {
+		t.Fatalf("rmi of a second tag: %q", out)
+	}
+
+	running := strings.TrimSpace(e.d.Must("run", "-d", e.ref, "sleep", "60"))
+	t.Cleanup(func() { e.d.Run(nil, "rm", "-f", running) })
+	msg = e.d.Fail("rmi", "-f", short)
+	mustContain(t, "rmi -f of an image a running container uses", msg,
+		"conflict: unable to delete "+short+" (cannot be forced) - image is being used by running container "+running[:12])
+	// Forcing the name away leaves the image, dangling, for the container.
+	out := e.d.Must("rmi", "-f", e.ref)
+	mustContain(t, "rmi -f of the name", out, "Untagged: "+e.ref)
+	if strings.Contains(out, "Deleted:") {
+		t.Fatalf("image deleted under a running container:\n%s", out)
+	}
+	if got := strings.TrimSpace(e.d.Must("images", "-q", "--filter", "dangling=true")); got != short {
+		t.Fatalf("dangling images: %q, want %s", got, short)
+	}
+}
