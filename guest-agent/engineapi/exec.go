@@ -2,5 +2,110 @@
 
 package engineapi
 
+import (
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/moby/moby/api/types/common"
+	ctr "github.com/moby/moby/api/types/container"
+
+	"github.com/berth-dev/berth/runtime/container"
+)
+
 // execRoutes registers /exec/* and /containers/{id}/exec.
-func (s *Server) execRoutes(rt *router) {}
+func (s *Server) execRoutes(rt *router) {
+	rt.handle(http.MethodPost, "/containers/{id}/exec", s.execCreate)
+	rt.handle(http.MethodPost, "/exec/{id}/start", s.execStart)
+	rt.handle(http.MethodPost, "/exec/{id}/resize", s.execResize)
+	rt.handle(http.MethodGet, "/exec/{id}/json", s.execInspect)
+}
+
+func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.containers()
+	if err != nil {
+		return err
+	}
+	var req ctr.ExecCreateRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	id, err := m.ExecCreate(pathVar(r, "id"), req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, common.IDResponse{ID: id})
+}
+
+// execStart answers errors found before the process starts with a status;
+// after that the connection is hijacked and a failure to start the process
+// is written into the stream, as dockerd does (the CLI then reads the exit
+// code, 126 or 127, from exec inspect).
+func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.containers()
+	if err != nil {
+		return err
+	}
+	var req ctr.ExecStartRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	id := pathVar(r, "id")
+	e, err := m.ExecCheck(id)
+	if err != nil {
+		return err
+	}
+	ctx := context.WithoutCancel(r.Context())
+	if req.Detach {
+		if err := m.ExecStart(ctx, id, container.ExecStartOptions{Detach: true, ConsoleSize: req.ConsoleSize}); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	ct := multiplexedStream
+	if e.Tty() {
+		ct = rawStream
+	}
+	conn, buffered, err := hijack(w, r, ct)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stdout, stderr := outputWriters(conn, e.Tty())
+	err = m.ExecStart(ctx, id, container.ExecStartOptions{
+		ConsoleSize: req.ConsoleSize, Stdin: io.MultiReader(buffered, conn), Stdout: stdout, Stderr: stderr,
+	})
+	if err != nil {
+		stdout.Write([]byte(err.Error() + "\r\n"))
+	}
+	return nil
+}
+
+func (s *Server) execResize(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.containers()
+	if err != nil {
+		return err
+	}
+	h, wd, err := resizeParams(r)
+	if err != nil {
+		return err
+	}
+	if err := m.ExecResize(pathVar(r, "id"), h, wd); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) execInspect(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.containers()
+	if err != nil {
+		return err
+	}
+	resp, err := m.ExecInspect(pathVar(r, "id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}

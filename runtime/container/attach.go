@@ -130,12 +130,12 @@ type AttachOptions struct {
 
 // Attachment is a registered attach; call Run once the client is ready.
 type Attachment struct {
-	m      *Manager
-	c      *Container
-	opts   AttachOptions
-	a      *attachment
-	keys   []byte
-	Tty    bool // the container has a TTY: output is raw, not multiplexed
+	m    *Manager
+	c    *Container
+	opts AttachOptions
+	a    *attachment
+	keys []byte
+	Tty  bool // the container has a TTY: output is raw, not multiplexed
 }
 
 // ErrDetached ends an attach when the client typed the detach keys.

@@ -17,8 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moby/moby/api/types/events"
 	ctr "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client/pkg/stringid"
 

@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/moby/sys/capability"
 	ctr "github.com/moby/moby/api/types/container"
+	"github.com/moby/sys/capability"
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/devices"

@@ -67,15 +67,15 @@ type Container struct {
 
 	mu      sync.Mutex // guards everything below
 	rec     record
-	run     *run              // the live process; nil when not running
-	execs   map[string]*Exec  // exec instances of this container
-	changed chan struct{}     // closed and replaced on every state change
-	exits   int               // number of exits seen, for next-exit waits
-	removed chan struct{}     // closed once the container is removed
-	gone    bool              // removed (or being removed)
-	restart *restartManager   // restart policy state across runs
-	attach  *attachers        // clients attached to the output streams
-	logs    *logWriter        // json-file logger of the current run
+	run     *run             // the live process; nil when not running
+	execs   map[string]*Exec // exec instances of this container
+	changed chan struct{}    // closed and replaced on every state change
+	exits   int              // number of exits seen, for next-exit waits
+	removed chan struct{}    // closed once the container is removed
+	gone    bool             // removed (or being removed)
+	restart *restartManager  // restart policy state across runs
+	attach  *attachers       // clients attached to the output streams
+	logs    *logWriter       // json-file logger of the current run
 	pending map[*attachment]struct{}
 }
 

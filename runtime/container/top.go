@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/sys/user"
 	ctr "github.com/moby/moby/api/types/container"
+	"github.com/moby/sys/user"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
 )

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/events"
 	"github.com/berth-dev/berth/runtime/image"
 	"github.com/berth-dev/berth/runtime/snapshot"
@@ -32,6 +33,9 @@ type Engine struct {
 	Events    *events.Bus
 	Snapshots *snapshot.Store
 	Images    *image.Store
+	// Containers runs containers; nil until the image store and the
+	// snapshot store are wired in.
+	Containers *container.Manager
 	Started   time.Time
 	ID        string // stable engine ID, kept under Root
 }
