@@ -235,16 +235,19 @@ func (m *Manager) All() []*Container {
 	return out
 }
 
-// ImageUsers returns the IDs of containers created from imageID, so the
-// image store can refuse to remove an image in use.
-func (m *Manager) ImageUsers(imageID string) []string {
-	var out []string
+// ImageUsers returns the IDs of running and stopped containers created
+// from imageID, so the image store can refuse to remove an image in use.
+func (m *Manager) ImageUsers(imageID string) (running, stopped []string) {
 	for _, c := range m.All() {
 		if r := c.snapshot(); r.ImageID == imageID {
-			out = append(out, r.ID)
+			if r.State.Running() {
+				running = append(running, r.ID)
+			} else {
+				stopped = append(stopped, r.ID)
+			}
 		}
 	}
-	return out
+	return running, stopped
 }
 
 // Counts returns how many containers are running, paused and stopped.
