@@ -61,11 +61,11 @@ func decodeCreate(r *http.Request) (*ctr.CreateRequest, error) {
 }
 
 func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.containers()
+	req, err := decodeCreate(r)
 	if err != nil {
 		return err
 	}
-	req, err := decodeCreate(r)
+	m, err := s.containers()
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,68 @@
+//go:build linux
+
+package engineapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/runtime/errdefs"
+)
+
+func createRequest(body []byte) *http.Request {
+	r, _ := http.NewRequest(http.MethodPost, "http://berth/containers/create", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+func TestDecodeCreate(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"Image":"busybox","Cmd":["true"],"HostConfig":{"Memory":33554432}}`: "",
+		``:                      "config cannot be empty",
+		`{"Image":`:             "invalid JSON",
+		`{"Image":"a"} {"x":1}`: "trailing data",
+		`{"Image":1}`:           "invalid JSON",
+		`{"HostConfig":{"Memory":"lots"},"Image":"x"}`: "invalid JSON",
+		`[1,2,3]`: "invalid JSON",
+	} {
+		req, err := decodeCreate(createRequest([]byte(body)))
+		switch {
+		case want == "" && (err != nil || req.Config.Image != "busybox" || req.HostConfig.Memory != 32<<20):
+			t.Errorf("%s: %v %+v", body, err, req)
+		case want != "" && (!errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: got %v, want InvalidArgument containing %q", body, err, want)
+		}
+	}
+	big := append([]byte(`{"Image":"busybox","Env":["`), bytes.Repeat([]byte("x"), maxJSONBody+10)...)
+	big = append(big, `"]}`...)
+	if _, err := decodeCreate(createRequest(big)); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("oversized body: %v", err)
+	}
+}
+
+// FuzzDecodeCreate: any body yields a request with a config, or a 400;
+// never a panic, and never a 500.
+func FuzzDecodeCreate(f *testing.F) {
+	f.Add([]byte(`{"Image":"busybox","Cmd":["echo","hi"],"Tty":true,"HostConfig":{"Memory":1,"PidsLimit":5,"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":2}}}`))
+	f.Add([]byte(`{"Image":"x","ExposedPorts":{"80/tcp":{}},"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}}`))
+	f.Add([]byte(`{"Image":"x","NetworkingConfig":{"EndpointsConfig":{"n":{}}}}`))
+	f.Add([]byte(`{`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeCreate(createRequest(body))
+		if err != nil {
+			if statusOf(err) != http.StatusBadRequest {
+				t.Fatalf("status %d for %q: %v", statusOf(err), body, err)
+			}
+			return
+		}
+		if req.Config == nil {
+			t.Fatalf("accepted without a config: %q", body)
+		}
+		if _, err := json.Marshal(req); err != nil {
+			t.Fatalf("decoded request does not encode again: %v", err)
+		}
+	})
+}
