@@ -339,7 +339,6 @@ func (m *Manager) monitor(c *Container, r *run) {
 		m.log.Warn("destroy container runtime state", "container", c.rec.ID, "err", err)
 	}
 	r.logs.close()
-	c.attach.endRun()
 	if err := m.cfg.RootFS.Unmount(c.rec.ID); err != nil {
 		m.log.Warn("unmount rootfs", "container", c.rec.ID, "err", err)
 	}
@@ -364,6 +363,9 @@ func (m *Manager) monitor(c *Container, r *run) {
 	c.notifyLocked()
 	autoRemove := c.rec.HostConfig.AutoRemove
 	c.mu.Unlock()
+	// Attached clients end after the state shows the exit, so one that
+	// inspects the container when its stream ends sees it stopped.
+	c.attach.endRun()
 	if oom {
 		m.event(c, events.ActionOOM, nil)
 	}
