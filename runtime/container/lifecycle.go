@@ -68,8 +68,21 @@ func (m *Manager) Start(ctx context.Context, ref string) error {
 	c.restart = newRestartManager(c.rec.HostConfig.RestartPolicy, 0)
 	c.rec.RestartCount = 0
 	c.rec.HasBeenManuallyStopped = false
+	autoRemove := c.rec.HostConfig.AutoRemove
 	c.mu.Unlock()
-	return m.startLocked(c, false)
+	err = m.startLocked(c, false)
+	if err != nil && autoRemove {
+		// As dockerd: a --rm container that cannot start is removed (docker
+		// run waits for that before it reports the error).
+		m.bg.Add(1)
+		go func() {
+			defer m.bg.Done()
+			if err := m.Remove(context.Background(), c.rec.ID, RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+				m.log.Error("auto-remove after failed start", "container", c.rec.ID, "err", err)
+			}
+		}()
+	}
+	return err
 }
 
 // startPolicy starts a container again under its restart policy.

@@ -29,15 +29,13 @@ type Config struct {
 // Engine is the runtime assembled. Its parts are exported so the API layer
 // can call them directly; cross-part rules are wired in New.
 type Engine struct {
-	Config    Config
-	Events    *events.Bus
-	Snapshots *snapshot.Store
-	Images    *image.Store
-	// Containers runs containers; nil until the image store and the
-	// snapshot store are wired in.
+	Config     Config
+	Events     *events.Bus
+	Snapshots  *snapshot.Store
+	Images     *image.Store
 	Containers *container.Manager
-	Started   time.Time
-	ID        string // stable engine ID, kept under Root
+	Started    time.Time
+	ID         string // stable engine ID, kept under Root
 }
 
 // New opens (or creates) the engine state under cfg.Root.
@@ -65,8 +63,24 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: images: %w", err)
 	}
-	return &Engine{Config: cfg, Events: bus, Snapshots: snaps, Images: images, Started: time.Now(), ID: id}, nil
+	containers, err := container.New(ctx, container.Config{
+		Root:         filepath.Join(cfg.Root, "containers"),
+		RuntimeRoot:  filepath.Join(cfg.Root, "runtime"),
+		CgroupParent: cfg.CgroupParent,
+		Images:       func(_ context.Context, ref string) (*image.Image, error) { return images.Get(ref) },
+		RootFS:       snaps,
+		Events:       bus,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: containers: %w", err)
+	}
+	// An image used by a container cannot be removed without force.
+	images.SetInUse(containers.ImageUsers)
+	return &Engine{Config: cfg, Events: bus, Snapshots: snaps, Images: images, Containers: containers, Started: time.Now(), ID: id}, nil
 }
 
-// Close stops what is running and releases the state root.
-func (e *Engine) Close(ctx context.Context) error { return nil }
+// Close stops what is running and releases the state root: running
+// containers are stopped in parallel, each with its own stop timeout.
+func (e *Engine) Close(ctx context.Context) error {
+	return e.Containers.Close(ctx)
+}
