@@ -15,7 +15,6 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
-	"github.com/moby/moby/client/pkg/jsonmessage"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -295,7 +294,7 @@ func createContainer(ctx context.Context, env *Env, c *client.Client, cfg *conta
 	res, err := c.ContainerCreate(ctx, opts)
 	if cerrdefs.IsNotFound(err) {
 		fmt.Fprintf(env.Stderr, "Unable to find image '%s' locally\n", cfg.Image)
-		if perr := pullImage(ctx, env, c, cfg.Image); perr != nil {
+		if perr := pullImage(ctx, env, c, cfg.Image, "", env.Stderr); perr != nil {
 			return "", perr
 		}
 		res, err = c.ContainerCreate(ctx, opts)
@@ -307,20 +306,6 @@ func createContainer(ctx context.Context, env *Env, c *client.Client, cfg *conta
 		fmt.Fprintf(env.Stderr, "WARNING: %s\n", w)
 	}
 	return res.ID, nil
-}
-
-// pullImage pulls ref and draws the engine's progress stream on stderr.
-func pullImage(ctx context.Context, env *Env, c *client.Client, ref string) error {
-	resp, err := c.ImagePull(ctx, ref, client.ImagePullOptions{})
-	if err != nil {
-		return err
-	}
-	defer resp.Close()
-	fd, isTerm := uintptr(0), false
-	if f, ok := env.Stderr.(*os.File); ok {
-		fd, isTerm = f.Fd(), term.IsTerminal(int(f.Fd()))
-	}
-	return jsonmessage.DisplayJSONMessagesStream(resp, env.Stderr, fd, isTerm, nil)
 }
 
 // pumpStreams copies the hijacked stream to stdout/stderr (demultiplexed
