@@ -15,7 +15,10 @@ CLI_LDFLAGS   := -s -w -X $(PKG)/app/cli.Version=$(VERSION)
 # Fuzz time per target in `make test` (CI runs them briefly).
 FUZZTIME ?= 10s
 
-.PHONY: all build test test-go fuzz bench bench-vm guest guest-lock hello up clean FORCE
+# The desktop window (Wails v2, WebKitGTK 4.1 on Linux) embeds frontend/dist.
+DESKTOP_TAGS := desktop,production,webkit2_41
+
+.PHONY: all build test test-go test-frontend fuzz bench bench-vm guest guest-lock hello up clean desktop frontend bindings FORCE
 
 all: build
 
@@ -44,7 +47,7 @@ guest-lock: $(BIN)/berth-agent
 
 comma := ,
 
-test: build guest test-go fuzz
+test: build guest desktop test-frontend test-go fuzz
 
 test-go:
 	BERTH_BIN=$(BIN) $(GO) test -count=1 -timeout 45m ./...
@@ -57,7 +60,26 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-bench: build guest
+# frontend/node_modules follows package-lock.json exactly (npm ci).
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+frontend: frontend/node_modules/.package-lock.json
+	cd frontend && npm run build
+
+desktop: frontend
+	CGO_ENABLED=1 $(GO) build -trimpath -tags $(DESKTOP_TAGS) -ldflags '-s -w' -o $(BIN)/berth-desktop .
+
+test-frontend: frontend/node_modules/.package-lock.json
+	cd frontend && npx vitest run
+
+# Regenerates frontend/src/wailsjs (committed, so builds need no wails CLI):
+# go install github.com/wailsapp/wails/v2/cmd/wails@v2.16.0
+bindings:
+	wails generate module -tags webkit2_41
+
+bench: build guest desktop
 	BERTH_BIN=$(BIN) $(GO) run ./internal/bench -out docs/benchmarks.md
 
 # Only the VM section: boot times and QEMU's footprint.

@@ -140,8 +140,13 @@ func (b *Backend) DockerHost() string { return b.dockerHost }
 
 // Services returns the bound services, in the order the window lists them.
 func (b *Backend) Services() []any {
-	return []any{&Machine{b}, &Containers{b}, &Images{b}, &Volumes{b}, &Settings{b}, &Troubleshoot{b}}
+	return []any{b.Machine(), b.Containers(), b.Images(), &Volumes{b}, &Settings{b}, &Troubleshoot{b}}
 }
+
+// Machine, Containers and Images are the services the tray also drives.
+func (b *Backend) Machine() *Machine       { return &Machine{b} }
+func (b *Backend) Containers() *Containers { return &Containers{b} }
+func (b *Backend) Images() *Images         { return &Images{b} }
 
 func (b *Backend) openURL(u string) error {
 	if b.ui == nil {

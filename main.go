@@ -1,0 +1,76 @@
+//go:build desktop || bindings
+
+// Command berth-desktop is Berth's window and tray (Wails v2). This file is
+// only the entry: the services live in app/desktop, the tray in app/tray;
+// glue.go adapts them to the Wails runtime. Build with `make desktop`.
+package main
+
+import (
+	"context"
+	"embed"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/wailsapp/wails/v2"
+	"github.com/wailsapp/wails/v2/pkg/options"
+	"github.com/wailsapp/wails/v2/pkg/options/assetserver"
+	"github.com/wailsapp/wails/v2/pkg/options/linux"
+
+	"github.com/berth-dev/berth/app/config"
+	"github.com/berth-dev/berth/app/desktop"
+	"github.com/berth-dev/berth/app/tray"
+)
+
+//go:embed all:frontend/dist
+var assets embed.FS
+
+//go:embed build/appicon.png
+var appIcon []byte
+
+func main() {
+	hidden := flag.Bool("hidden", false, "start with only the tray icon (as at login)")
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	paths, err := config.DefaultPaths()
+	if err != nil {
+		fatal(err)
+	}
+	g := &glue{log: log}
+	backend, err := desktop.New(desktop.Options{Paths: paths, Emitter: g, UI: g, Log: log})
+	if err != nil {
+		fatal(err)
+	}
+	g.backend = backend
+	g.tray = tray.New(g, log)
+	endTray := g.tray.Start() // on the main thread, before wails.Run
+	defer endTray()
+
+	err = wails.Run(&options.App{
+		Title:             "Berth",
+		Width:             1180,
+		Height:            760,
+		MinWidth:          900,
+		MinHeight:         560,
+		StartHidden:       *hidden,
+		HideWindowOnClose: true, // the tray keeps running; Quit is in its menu
+		BackgroundColour:  &options.RGBA{R: 0xf6, G: 0xf7, B: 0xf9, A: 0xff},
+		AssetServer:       &assetserver.Options{Assets: assets},
+		OnStartup: func(ctx context.Context) {
+			g.setContext(ctx)
+			backend.Run()
+		},
+		OnShutdown: func(context.Context) { backend.Close() },
+		Bind:       append(backend.Services(), &App{g: g}),
+		Linux:      &linux.Options{ProgramName: "berth", Icon: appIcon, WebviewGpuPolicy: linux.WebviewGpuPolicyNever},
+	})
+	if err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "berth-desktop:", err)
+	os.Exit(1)
+}
