@@ -275,7 +275,10 @@ func addModules(a archive, root, kver, list string) error {
 	}
 	loaded := map[string]bool{}
 	for _, g := range []string{"boot", "engine", "late"} {
-		var order []string
+		// Modules go in levels: each depends only on modules of earlier
+		// levels (or groups), so pid1 loads a level's modules in parallel.
+		var levels [][]string
+		level := map[string]int{} // this group's modules; earlier groups count as 0
 		var visit func(name string, stack []string) error
 		visit = func(name string, stack []string) error {
 			name = modName(name)
@@ -295,19 +298,25 @@ func addModules(a archive, root, kver, list string) error {
 			if err != nil {
 				return err
 			}
+			lv := 0
 			for _, d := range deps {
 				if err := visit(d, append(stack, name)); err != nil {
 					return err
 				}
+				lv = max(lv, level[modName(d)]+1)
 			}
 			loaded[name] = true
+			level[name] = lv
 			rel, _ := filepath.Rel(root, p)
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
 			a.data(rel, stripSignature(b), 0o644)
-			order = append(order, "/"+rel)
+			for len(levels) <= lv {
+				levels = append(levels, nil)
+			}
+			levels[lv] = append(levels[lv], "/"+rel)
 			return nil
 		}
 		for _, m := range groups[g] {
@@ -316,7 +325,14 @@ func addModules(a archive, root, kver, list string) error {
 			}
 		}
 		name := map[string]string{"boot": bootModules, "engine": engineModules, "late": lateModules}[g]
-		a.data(name, []byte(strings.Join(order, "\n")+"\n"), 0o644)
+		var list strings.Builder
+		for i, l := range levels {
+			if i > 0 {
+				list.WriteString("\n") // a blank line ends a level
+			}
+			list.WriteString(strings.Join(l, "\n") + "\n")
+		}
+		a.data(name, []byte(list.String()), 0o644)
 	}
 	return nil
 }

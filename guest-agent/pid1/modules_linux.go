@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,9 +20,10 @@ const (
 	lateModules   = "/etc/berth/modules.late"
 )
 
-// loadModules loads the modules listed in list, in order, with
-// finit_module. A module already loaded (or built in) is fine; one that
-// fails is reported and the rest still load.
+// loadModules loads the modules listed in list with finit_module. The list
+// is in levels separated by blank lines; a level's modules depend only on
+// earlier ones and load in parallel. A module already loaded (or built in)
+// is fine; one that fails is reported and the rest still load.
 func loadModules(list string) error {
 	b, err := os.ReadFile(list)
 	if errors.Is(err, os.ErrNotExist) {
@@ -30,15 +32,29 @@ func loadModules(list string) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, p := range strings.Fields(string(b)) {
-		t := time.Now()
-		if err := loadModule(p); err != nil {
-			errs = append(errs, err)
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, level := range strings.Split(string(b), "\n\n") {
+		var wg sync.WaitGroup
+		for _, p := range strings.Fields(level) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t := time.Now()
+				err := loadModule(p)
+				if d := time.Since(t); d > 50*time.Millisecond {
+					slog.Debug("slow module", "module", filepath.Base(p), "took", d)
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
 		}
-		if d := time.Since(t); d > 30*time.Millisecond {
-			slog.Debug("slow module", "module", filepath.Base(p), "took", d)
-		}
+		wg.Wait()
 	}
 	return errors.Join(errs...)
 }

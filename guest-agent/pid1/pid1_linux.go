@@ -130,15 +130,15 @@ func (p *Init) run() {
 			if !p.engine.waitReady(2 * time.Minute) {
 				return
 			}
-			bt := bootTime()
+			bt, initTime := bootTime(), time.Since(t0)
 			p.mu.Lock()
 			p.bootTime = bt
 			p.mu.Unlock()
+			p.log.Info("engine ready", "since_kernel_start", bt.Round(time.Millisecond),
+				"kernel", kernelTime.Round(time.Millisecond), "init", initTime.Round(time.Millisecond))
 			if err := loadModules(lateModules); err != nil {
 				p.log.Warn("late modules", "err", err)
 			}
-			p.log.Info("engine ready", "since_kernel_start", bt.Round(time.Millisecond),
-				"kernel", kernelTime.Round(time.Millisecond), "init", time.Since(t0).Round(time.Millisecond))
 			p.preloadImages()
 		}()
 	}
