@@ -35,7 +35,9 @@ type RegistryOptions struct {
 // StartRegistry starts a registry that lives until the test ends.
 func StartRegistry(t T, opts RegistryOptions) *Registry {
 	t.Helper()
-	logrus.SetLevel(logrus.ErrorLevel)
+	// The registry logs every 404 (a HEAD before each push) at error level;
+	// the clients under test report real failures.
+	logrus.SetLevel(logrus.FatalLevel)
 	cfg := &configuration.Configuration{}
 	cfg.Storage = configuration.Storage{"inmemory": configuration.Parameters{}, "delete": configuration.Parameters{"enabled": true}}
 	cfg.Log.Level = "error"

@@ -324,7 +324,10 @@ func (s *Store) spool(ctx context.Context, r io.Reader, dir string) (*archive, e
 				ing.discard()
 				return nil, errdefs.InvalidArgument("invalid archive: reading %s: %v", name, err)
 			}
-			ing.f.Close()
+			if err := ing.close(); err != nil {
+				ing.discard()
+				return nil, err
+			}
 			n++
 			p := filepath.Join(dir, fmt.Sprintf("%06d", n))
 			if err := os.Rename(ing.f.Name(), p); err != nil {

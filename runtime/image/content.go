@@ -3,6 +3,7 @@
 package image
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -129,12 +130,13 @@ func (c *content) list() ([]string, error) {
 	return out, nil
 }
 
-// ingest is a blob being written: bytes go to a temp file and a hash; commit
-// gives the file its name once the digest is known to be right.
+// ingest is a blob being written: bytes go (buffered) to a temp file and a
+// hash; commit gives the file its name once the digest is known to be right.
 type ingest struct {
 	c    *content
 	f    *os.File
-	h    hash.Hash
+	bw   *bufio.Writer
+	h    hash.Hash // nil: the reader feeding the ingest verifies the digest
 	n    int64
 	done bool
 }
@@ -144,25 +146,54 @@ func (c *content) newIngest() (*ingest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ingest{c: c, f: f, h: sha256.New()}, nil
+	return &ingest{c: c, f: f, bw: bufio.NewWriterSize(f, 1<<20), h: sha256.New()}, nil
+}
+
+// newVerifiedIngest is an ingest for a stream whose reader already checks
+// its digest at EOF (go-containerregistry's blob readers do), so the bytes
+// are not hashed twice; commit must be given the digest.
+func (c *content) newVerifiedIngest() (*ingest, error) {
+	w, err := c.newIngest()
+	if err == nil {
+		w.h = nil
+	}
+	return w, err
 }
 
 func (w *ingest) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.h.Write(p[:n])
+	n, err := w.bw.Write(p)
+	if w.h != nil {
+		w.h.Write(p[:n])
+	}
 	w.n += int64(n)
 	return n, err
 }
 
 func (w *ingest) digest() string { return "sha256:" + hex.EncodeToString(w.h.Sum(nil)) }
 
+// close flushes and closes the temp file, leaving it in place.
+func (w *ingest) close() error {
+	if err := w.bw.Flush(); err != nil {
+		w.f.Close()
+		return err
+	}
+	return w.f.Close()
+}
+
 // commit verifies the content against want (when set), syncs it and moves
 // it into place. It returns the digest.
 func (w *ingest) commit(want string) (string, error) {
-	d := w.digest()
-	if want != "" && d != want {
+	d := want
+	if w.h != nil {
+		d = w.digest()
+	}
+	if d == "" || (want != "" && d != want) {
 		w.discard()
 		return "", errdefs.InvalidArgument("blob digest mismatch: got %s, want %s", d, want)
+	}
+	if err := w.bw.Flush(); err != nil {
+		w.discard()
+		return "", err
 	}
 	if err := w.f.Sync(); err != nil {
 		w.discard()

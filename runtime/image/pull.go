@@ -324,7 +324,8 @@ func (s *Store) fetchLayer(ctx context.Context, out progress.Output, rl v1.Layer
 		return fmt.Errorf("layer %s: %w", id, err)
 	}
 	defer rc.Close()
-	ing, err := s.content.newIngest()
+	// rc checks the blob's size and digest at EOF, so the ingest need not.
+	ing, err := s.content.newVerifiedIngest()
 	if err != nil {
 		return err
 	}
