@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
@@ -219,9 +220,13 @@ func (s *Store) Prune(ctx context.Context, f filters.Args) (image.PruneReport, e
 		}
 		danglingOnly = b
 	}
-	var until []string
+	var until time.Time
 	for v := range f["until"] {
-		until = append(until, v)
+		t, err := parseTimestamp(v)
+		if err != nil {
+			return report, err
+		}
+		until = t
 	}
 	sizes := map[string]int64{}
 	if layers, err := s.snaps.Layers(); err == nil {
@@ -242,14 +247,8 @@ func (s *Store) Prune(ctx context.Context, f filters.Args) (image.PruneReport, e
 		if !f.MatchLabels("label", e.cfg.Config.Labels) {
 			continue
 		}
-		if len(until) > 0 {
-			t, err := parseTimestamp(until[0])
-			if err != nil {
-				return report, err
-			}
-			if !e.cfg.Created.Before(t) {
-				continue
-			}
+		if !until.IsZero() && !e.cfg.Created.Before(until) {
+			continue
 		}
 		if running, stopped := s.usersLocked(id); len(running)+len(stopped) > 0 {
 			continue
