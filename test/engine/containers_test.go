@@ -2,9 +2,14 @@ package engine_test
 
 import (
 	"encoding/json"
+	"io"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/berth-dev/berth/internal/testkit"
 )
@@ -190,4 +195,213 @@ func TestPsFormatAndInspect(t *testing.T) {
 		t.Fatalf("inspect -f: %q", got)
 	}
 	e.d.Must("rm", "-f", "up")
+}
+
+func TestRunInteractiveTTY(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	cmd := e.d.Cmd(t.Context(), "run", "-it", "--name", "itest", e.ref, "sh")
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 33, Cols: 99})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	var out strings.Builder
+	outMu := make(chan struct{}, 1)
+	outMu <- struct{}{}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			<-outMu
+			out.Write(buf[:n])
+			outMu <- struct{}{}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	read := func() string { <-outMu; defer func() { outMu <- struct{}{} }(); return out.String() }
+	ptmx.Write([]byte("echo answer=$((6*7)); tty; stty size\n"))
+	waitFor(t, "shell output", 10*time.Second, func() bool {
+		s := read()
+		return strings.Contains(s, "answer=42") && strings.Contains(s, "/dev/pts/0") && strings.Contains(s, "33 99")
+	})
+	ptmx.Write([]byte("exit 3\n"))
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Fatalf("docker run -it exit %d (%v)\n%s", code, err, read())
+	}
+}
+
+func TestMemoryLimitOOMAndPidsLimit(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	r := e.d.Run(nil, "run", "--name", "hog", "-m", "32m", e.ref, "tail", "/dev/zero")
+	if r.Code != 137 {
+		t.Fatalf("memory hog: exit %d (%s)", r.Code, r.Stderr)
+	}
+	if got := e.d.Must("inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}} {{.HostConfig.Memory}}", "hog"); got != "true 137 33554432\n" {
+		t.Fatalf("inspect hog: %q", got)
+	}
+
+	// A fork bomb stays within --pids-limit; PID 1 survives it.
+	// A fork bomb: each shell leaves a sleeper and forks two more shells.
+	// It must hit the limit (fork fails, the shells say so) and stay within it.
+	e.d.Must("run", "-d", "--name", "bomb", "--pids-limit", "32", e.ref, "sh", "-c", `sh -c 'f(){ sleep 60 & f & f & }; f'; exec sleep 60`)
+	waitFor(t, "the bomb to hit the limit", 20*time.Second, func() bool {
+		return strings.Contains(e.d.Run(nil, "logs", "bomb").Stderr, "can't fork")
+	})
+	for i := 0; i < 5; i++ {
+		top := e.d.Must("top", "bomb")
+		if n := strings.Count(top, "\n") - 1; n > 32 || n < 2 {
+			t.Fatalf("%d processes under --pids-limit 32:\n%s", n, top)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.d.Must("rm", "-f", "bomb")
+}
+
+func TestAgentRestartKeepsContainers(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	e.d.Run(nil, "run", "--name", "seven", e.ref, "sh", "-c", "echo kept; exit 7")
+	e.d.Must("run", "-d", "--name", "running", e.ref, "sleep", "300")
+	e.d.Must("run", "-d", "--name", "always", "--restart", "always", e.ref, "sleep", "300")
+	e.d.Must("run", "-d", "--name", "unless", "--restart", "unless-stopped", e.ref, "sleep", "300")
+	e.d.Must("stop", "-t", "0", "unless")
+	pid := strings.TrimSpace(e.d.Must("inspect", "-f", "{{.State.Pid}}", "running"))
+
+	// A crash: the agent's containers die with it (no shim) and are found
+	// exited on the next start; restart policies then apply.
+	e.agent.Kill()
+	e.agent.Start()
+	status := func(name string) string {
+		return strings.TrimSpace(e.d.Must("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name))
+	}
+	if got := status("seven"); got != "exited 7" {
+		t.Fatalf("seven after crash: %q", got)
+	}
+	if got := status("running"); got != "exited 137" {
+		t.Fatalf("running after crash: %q", got)
+	}
+	if _, err := os.Stat("/proc/" + pid); err == nil {
+		t.Fatalf("process %s of a container survived the agent", pid)
+	}
+	waitFor(t, "always restarted", 10*time.Second, func() bool { return strings.HasPrefix(status("always"), "running") })
+	if got := status("unless"); got != "exited 137" && got != "exited 143" {
+		t.Fatalf("manually stopped unless-stopped container after restart: %q", got)
+	}
+	if got := e.d.Must("logs", "seven"); got != "kept\n" {
+		t.Fatalf("logs after restart: %q", got)
+	}
+
+	// A graceful stop stops containers; unless-stopped and always come back.
+	e.d.Must("start", "unless")
+	e.agent.Stop()
+	e.agent.Start()
+	waitFor(t, "policies on boot", 10*time.Second, func() bool {
+		return strings.HasPrefix(status("always"), "running") && strings.HasPrefix(status("unless"), "running")
+	})
+	if got := status("running"); got != "exited 137" {
+		t.Fatalf("no-policy container after graceful restart: %q", got)
+	}
+	e.d.Must("rm", "-f", "always", "unless")
+}
+
+func TestRestartPolicyOnFailure(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	e.d.Must("run", "-d", "--name", "flaky", "--restart", "on-failure:2", e.ref, "sh", "-c", "echo try; exit 1")
+	waitFor(t, "two restarts", 15*time.Second, func() bool {
+		return e.d.Must("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "flaky") == "2 exited\n"
+	})
+	if got := strings.Count(e.d.Must("logs", "flaky"), "try"); got != 3 {
+		t.Fatalf("%d runs, want 3", got)
+	}
+}
+
+func TestPauseKillSignalsTop(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	e.d.Must("run", "-d", "--name", "sig", e.ref, "sh", "-c", "trap 'echo got USR1' USR1; while true; do sleep 0.1; done")
+	top := e.d.Must("top", "sig")
+	mustContain(t, "top", top, "UID", "PID", "PPID", "CMD", "sh -c trap")
+
+	e.d.Must("pause", "sig")
+	if got := e.d.Must("ps", "--format", "{{.Status}}", "--filter", "name=sig"); !strings.HasSuffix(strings.TrimSpace(got), "(Paused)") {
+		t.Fatalf("ps of paused: %q", got)
+	}
+	mustContain(t, "exec in paused", e.d.Fail("exec", "sig", "true"), "is paused")
+	e.d.Must("unpause", "sig")
+
+	e.d.Must("kill", "-s", "USR1", "sig")
+	waitFor(t, "USR1 handled", 5*time.Second, func() bool { return strings.Contains(e.d.Must("logs", "sig"), "got USR1") })
+	if got := e.d.Must("inspect", "-f", "{{.State.Running}}", "sig"); got != "true\n" {
+		t.Fatalf("USR1 stopped the container: %q", got)
+	}
+	e.d.Must("kill", "sig")
+	waitFor(t, "killed", 5*time.Second, func() bool { return e.d.Must("inspect", "-f", "{{.State.ExitCode}}", "sig") == "137\n" })
+	mustContain(t, "kill stopped", e.d.Fail("kill", "sig"), "is not running")
+
+	// docker run proxies the signals it receives to the container.
+	cmd := e.d.Cmd(t.Context(), "run", "--rm", e.ref, "sh", "-c", "trap 'echo TERM; exit 9' TERM; echo ready; while true; do sleep 0.1; done")
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ready", 10*time.Second, func() bool { return strings.Contains(out.String(), "ready") })
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if cmd.ProcessState.ExitCode() != 9 || !strings.Contains(out.String(), "TERM") {
+		t.Fatalf("sig-proxy: exit %d, output %q", cmd.ProcessState.ExitCode(), out.String())
+	}
+}
+
+func TestMalformedRequestsGet400(t *testing.T) {
+	e := newImageEnv(t)
+	c := e.agent.HTTPClient()
+	post := func(body io.Reader) (int, string) {
+		resp, err := c.Post("http://berth/v1.47/containers/create", "application/json", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var msg struct{ Message string }
+		json.NewDecoder(resp.Body).Decode(&msg)
+		return resp.StatusCode, msg.Message
+	}
+	for _, body := range []string{`{"Image":`, `{"Image": 5}`, `not json`, `{"Image":"x","HostConfig":{"Memory":"1g"}}`} {
+		if code, msg := post(strings.NewReader(body)); code != 400 || msg == "" {
+			t.Errorf("%q: %d %q", body, code, msg)
+		}
+	}
+	huge := io.MultiReader(strings.NewReader(`{"Image":"busybox","Env":["`), io.LimitReader(zeros{}, 9<<20), strings.NewReader(`"]}`))
+	if code, msg := post(huge); code != 400 || !strings.Contains(msg, "too large") && !strings.Contains(msg, "larger than") {
+		t.Errorf("oversized body: %d %q", code, msg)
+	}
+	for path, want := range map[string]int{"/containers/nope/json": 404, "/containers/json?filters=%7Bbad": 400, "/containers/json?filters={\"colour\":{\"red\":true}}": 400} {
+		resp, err := c.Get("http://berth" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	// Still serving.
+	if out := e.d.Must("run", "--rm", e.ref, "echo", "alive"); out != "alive\n" {
+		t.Fatalf("after bad requests: %q", out)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'a'
+	}
+	return len(p), nil
 }
