@@ -25,6 +25,7 @@ type Health struct {
 	// engine (CLOCK_BOOTTIME when the engine first answered).
 	BootTime Duration `json:"boot_time"`
 	Engine   Engine   `json:"engine"`
+	Shares   []Share  `json:"shares,omitempty"`
 	// BootError is why the guest could not fully start (a data disk it
 	// refused to format …); the engine does not run then.
 	BootError   string    `json:"boot_error,omitempty"`
@@ -51,6 +52,14 @@ type Disk struct {
 	UsedBytes uint64 `json:"used_bytes"`
 	FreeBytes uint64 `json:"free_bytes"`
 	Formatted bool   `json:"formatted_this_boot,omitempty"`
+}
+
+// Share is a host folder mounted in the guest.
+type Share struct {
+	Tag     string `json:"tag"`
+	Path    string `json:"path"`
+	Mounted bool   `json:"mounted"`
+	Error   string `json:"error,omitempty"`
 }
 
 // SetTime is the body of POST /time.

@@ -29,9 +29,19 @@ type Config struct {
 	// Port is the name of the virtio-serial port to the host (berth.port).
 	Port     string
 	LogLevel string // berth.log=debug
+	// Shares are host folders to mount with virtiofs
+	// (berth.share=TAG:/guest/path[:ro], repeatable).
+	Shares []Share
 	// Probe makes PID 1 print ProbeMarker and power off at once: the host
 	// boots the guest this way to learn whether an accelerator runs it.
 	Probe bool // berth.probe=1
+}
+
+// Share is a virtiofs folder from the host.
+type Share struct {
+	Tag      string
+	Path     string
+	ReadOnly bool
 }
 
 // ProbeMarker is printed on the console by a probe boot.
@@ -85,6 +95,13 @@ func ParseCmdline(cmdline string) (Config, error) {
 			c.Port = v
 		case "berth.log":
 			c.LogLevel = v
+		case "berth.share":
+			f := strings.Split(v, ":")
+			if len(f) < 2 || len(f) > 3 || f[0] == "" || !strings.HasPrefix(f[1], "/") || (len(f) == 3 && f[2] != "ro") {
+				err = fmt.Errorf("want TAG:/path[:ro]")
+				break
+			}
+			c.Shares = append(c.Shares, Share{Tag: f[0], Path: f[1], ReadOnly: len(f) == 3})
 		case "berth.probe":
 			c.Probe = v == "1"
 		default:

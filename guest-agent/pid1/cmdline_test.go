@@ -8,7 +8,7 @@ import (
 
 func TestParseCmdline(t *testing.T) {
 	c, err := ParseCmdline("console=ttyS0 quiet berth.ip=192.168.5.15/24 berth.gw=192.168.5.2 berth.dns=1.1.1.1,9.9.9.9 " +
-		"berth.disk=/dev/vdb berth.engine=--insecure-registry=10.0.2.2:5000,--log-level=debug berth.probe=1 root=/dev/sda")
+		"berth.disk=/dev/vdb berth.engine=--insecure-registry=10.0.2.2:5000,--log-level=debug berth.probe=1 root=/dev/sda berth.share=home:/home/u berth.share=src:/src:ro")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,13 +19,15 @@ func TestParseCmdline(t *testing.T) {
 	want.DataDisk = "/dev/vdb"
 	want.EngineArgs = []string{"--insecure-registry=10.0.2.2:5000", "--log-level=debug"}
 	want.Probe = true
+	want.Shares = []Share{{Tag: "home", Path: "/home/u"}, {Tag: "src", Path: "/src", ReadOnly: true}}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)
 	}
 	if c, _ := ParseCmdline("console=ttyS0"); !reflect.DeepEqual(c, DefaultConfig()) {
 		t.Fatalf("defaults: %+v", c)
 	}
-	for _, bad := range []string{"berth.ip=10.0.2.15", "berth.gw=nope", "berth.disk=vda", "berth.dns=1.1.1.1,x", "berth.unknown=1"} {
+	for _, bad := range []string{"berth.ip=10.0.2.15", "berth.gw=nope", "berth.disk=vda", "berth.dns=1.1.1.1,x", "berth.unknown=1",
+		"berth.share=home", "berth.share=:/x", "berth.share=t:rel", "berth.share=t:/x:rw"} {
 		if _, err := ParseCmdline(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

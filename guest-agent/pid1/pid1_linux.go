@@ -43,6 +43,7 @@ type Init struct {
 	formatted bool
 	diskOK    bool
 	bootTime  time.Duration // kernel start → engine answering
+	shares    []control.Share
 
 	shutdownOnce sync.Once
 }
@@ -122,6 +123,16 @@ func (p *Init) run() {
 		p.log.Warn("engine modules", "err", err)
 	}
 	p.log.Debug("engine modules loaded", "since_init", time.Since(t0))
+	lateDone := false
+	if len(cfg.Shares) > 0 {
+		// Shared folders are mounted before the engine starts, so the
+		// first `docker run -v` sees them; virtiofs is a late module.
+		if err := loadModules(lateModules); err != nil {
+			p.log.Warn("late modules", "err", err)
+		}
+		lateDone = true
+		p.mountShares()
+	}
 	if p.bootError() == nil {
 		args := []string{"--root", engineRoot, "--host", "unix://" + engineSocket, "--log-level", cfg.LogLevel}
 		p.engine = newSupervisor(p.reaper, p.log, append(args, cfg.EngineArgs...))
@@ -136,13 +147,39 @@ func (p *Init) run() {
 			p.mu.Unlock()
 			p.log.Info("engine ready", "since_kernel_start", bt.Round(time.Millisecond),
 				"kernel", kernelTime.Round(time.Millisecond), "init", initTime.Round(time.Millisecond))
-			if err := loadModules(lateModules); err != nil {
-				p.log.Warn("late modules", "err", err)
+			if !lateDone {
+				if err := loadModules(lateModules); err != nil {
+					p.log.Warn("late modules", "err", err)
+				}
 			}
 			p.preloadImages()
 		}()
 	}
 	select {} // PID 1 never exits: the kernel would panic
+}
+
+// mountShares mounts the host's folders (virtiofs) at their guest paths.
+func (p *Init) mountShares() {
+	for _, sh := range p.cfg.Shares {
+		st := control.Share{Tag: sh.Tag, Path: sh.Path}
+		var flags uintptr = unix.MS_NODEV
+		if sh.ReadOnly {
+			flags |= unix.MS_RDONLY
+		}
+		err := os.MkdirAll(sh.Path, 0o755)
+		if err == nil {
+			err = unix.Mount(sh.Tag, sh.Path, "virtiofs", flags, "")
+		}
+		if err != nil {
+			st.Error = fmt.Sprintf("mount virtiofs %s on %s: %v", sh.Tag, sh.Path, err)
+			p.log.Error("shared folder", "err", st.Error)
+		} else {
+			st.Mounted = true
+		}
+		p.mu.Lock()
+		p.shares = append(p.shares, st)
+		p.mu.Unlock()
+	}
 }
 
 // fail records an error that keeps the engine from starting; the control
@@ -248,6 +285,7 @@ func (p *Init) Health(ctx context.Context) control.Health {
 	if p.bootErr != nil {
 		h.BootError = p.bootErr.Error()
 	}
+	h.Shares = append(h.Shares, p.shares...)
 	p.mu.Unlock()
 	if h.Disk.Mounted {
 		h.Disk.SizeBytes, h.Disk.UsedBytes, h.Disk.FreeBytes, _ = diskUsage()

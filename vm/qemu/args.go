@@ -42,6 +42,8 @@ type qemuConfig struct {
 	vsockCID uint32 // 0: no vsock device
 	logLevel string
 	probe    bool
+	// fsSockets are the virtiofsd sockets, one per m.Shares entry.
+	fsSockets []string
 }
 
 // buildArgs returns QEMU's command line for m.
@@ -60,6 +62,14 @@ func buildArgs(m *driver.Machine, c qemuConfig) ([]string, error) {
 	}
 	if c.probe {
 		cmdline = append(cmdline, "berth.probe=1")
+	} else {
+		for _, sh := range m.Shares {
+			a := "berth.share=" + sh.Tag + ":" + sh.GuestPath
+			if sh.ReadOnly {
+				a += ":ro"
+			}
+			cmdline = append(cmdline, a)
+		}
 	}
 
 	args := []string{"-name", "berth-" + m.Name, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
@@ -101,6 +111,17 @@ func buildArgs(m *driver.Machine, c qemuConfig) ([]string, error) {
 		"-device", "virtserialport,chardev=agent,name="+portName,
 		"-qmp", "unix:"+filepath.Join(c.stateDir, qmpSock)+",server=on,wait=off",
 	)
+	if len(c.fsSockets) > 0 {
+		// vhost-user devices need the guest's memory shared with virtiofsd.
+		args = append(args,
+			"-object", fmt.Sprintf("memory-backend-memfd,id=mem,size=%dM,share=on", m.MemoryMiB),
+			"-numa", "node,memdev=mem")
+		for i, sock := range c.fsSockets {
+			args = append(args,
+				"-chardev", fmt.Sprintf("socket,id=fs%d,path=%s", i, sock),
+				"-device", fmt.Sprintf("vhost-user-fs-pci,queue-size=1024,chardev=fs%d,tag=%s", i, m.Shares[i].Tag))
+		}
+	}
 	if c.vsockCID != 0 {
 		args = append(args, "-device", fmt.Sprintf("vhost-vsock-pci,guest-cid=%d", c.vsockCID))
 	}

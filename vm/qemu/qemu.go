@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -114,9 +115,20 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 			cid = guestCID(m.StateDir)
 		}
 	}
-	args, err := buildArgs(m, qemuConfig{arch: runtime.GOARCH, accel: accel, stateDir: m.StateDir,
-		vsockCID: cid, logLevel: d.GuestLogLevel})
+	fsd, socks, err := startVirtiofsd(ctx, m)
 	if err != nil {
+		return err
+	}
+	stopFsd := func() {
+		for _, p := range fsd {
+			p.Kill()
+			p.Wait()
+		}
+	}
+	args, err := buildArgs(m, qemuConfig{arch: runtime.GOARCH, accel: accel, stateDir: m.StateDir,
+		vsockCID: cid, logLevel: d.GuestLogLevel, fsSockets: socks})
+	if err != nil {
+		stopFsd()
 		return err
 	}
 	for _, s := range []string{qmpSock, agentSock} {
@@ -132,6 +144,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
+		stopFsd()
 		return fmt.Errorf("run %s: %w", bin, err)
 	}
 	done := make(chan struct{})
@@ -144,6 +157,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	go func() {
 		werr := cmd.Wait()
 		logf.Close()
+		stopFsd() // they end with QEMU's connection; this reaps them
 		d.mu.Lock()
 		if !d.stopping {
 			d.exit = fmt.Sprintf("qemu exited: %v; see %s and %s", errOrStatus(werr),
@@ -214,8 +228,16 @@ func (d *Driver) prepare(m *driver.Machine) error {
 	if m.CPUs <= 0 || m.MemoryMiB < 128 || m.DiskGiB <= 0 {
 		return fmt.Errorf("want CPUs ≥ 1, memory ≥ 128 MiB and a disk size (have %d CPUs, %d MiB, %d GiB)", m.CPUs, m.MemoryMiB, m.DiskGiB)
 	}
-	if len(m.Shares) > 0 {
-		return fmt.Errorf("shared folders are not supported by the qemu driver yet")
+	for _, sh := range m.Shares {
+		if !shareTag.MatchString(sh.Tag) {
+			return fmt.Errorf("shared folder tag %q: want 1-36 of [A-Za-z0-9_-]", sh.Tag)
+		}
+		if !filepath.IsAbs(sh.GuestPath) || strings.ContainsAny(sh.GuestPath, " \t\n:,\"") {
+			return fmt.Errorf("shared folder %s: guest path %q must be absolute, without spaces, colons or commas (it passes the kernel command line)", sh.Tag, sh.GuestPath)
+		}
+		if fi, err := os.Stat(sh.HostPath); err != nil || !fi.IsDir() {
+			return fmt.Errorf("shared folder %s: %s is not a directory (%v)", sh.Tag, sh.HostPath, err)
+		}
 	}
 	if err := os.MkdirAll(m.StateDir, 0o700); err != nil {
 		return err
@@ -402,6 +424,68 @@ func (d *Driver) Control() *control.Client {
 	return &control.Client{Dial: func(ctx context.Context) (net.Conn, error) {
 		return d.DialGuest(ctx, transport.PortControl)
 	}}
+}
+
+var shareTag = regexp.MustCompile(`^[A-Za-z0-9_-]{1,36}$`)
+
+// virtiofsdPaths are where Debian (QEMU's C daemon) and the Rust daemon
+// install virtiofsd.
+var virtiofsdPaths = []string{"/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd"}
+
+// startVirtiofsd starts one virtiofsd per shared folder and waits for its
+// socket. QEMU connects to each; they exit when QEMU does.
+func startVirtiofsd(ctx context.Context, m *driver.Machine) ([]*os.Process, []string, error) {
+	if len(m.Shares) == 0 {
+		return nil, nil, nil
+	}
+	bin := ""
+	for _, p := range virtiofsdPaths {
+		if _, err := os.Stat(p); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		return nil, nil, fmt.Errorf("shared folders need virtiofsd (looked in %v)", virtiofsdPaths)
+	}
+	var procs []*os.Process
+	var socks []string
+	fail := func(err error) ([]*os.Process, []string, error) {
+		for _, p := range procs {
+			p.Kill()
+			p.Wait()
+		}
+		return nil, nil, err
+	}
+	for i, sh := range m.Shares {
+		sock := filepath.Join(m.StateDir, fmt.Sprintf("fs%d.sock", i))
+		os.Remove(sock)
+		logf, err := os.OpenFile(filepath.Join(m.StateDir, fmt.Sprintf("virtiofsd-%d.log", i)), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fail(err)
+		}
+		cmd := exec.Command(bin, "--socket-path="+sock, "-o", "source="+sh.HostPath, "-o", "cache=auto")
+		cmd.Stdout, cmd.Stderr = logf, logf
+		setProcAttr(cmd)
+		err = cmd.Start()
+		logf.Close()
+		if err != nil {
+			return fail(fmt.Errorf("virtiofsd for %s: %w", sh.HostPath, err))
+		}
+		procs = append(procs, cmd.Process)
+		socks = append(socks, sock)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, err := os.Stat(sock); err == nil {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fail(fmt.Errorf("virtiofsd for %s did not start; see %s", sh.HostPath, logf.Name()))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return procs, socks, nil
 }
 
 // guestCID derives a vsock context ID (≥ 3) from the state dir, so each

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,7 +30,8 @@ func machine(t *testing.T, engineArgs ...string) *driver.Machine {
 func TestBuildArgs(t *testing.T) {
 	m := &driver.Machine{Name: "x", CPUs: 2, MemoryMiB: 512, Kernel: "/k", Initrd: "/i", StateDir: "/s",
 		EngineArgs: []string{"--insecure-registry=10.0.2.2:5000"}}
-	args, err := buildArgs(m, qemuConfig{arch: "amd64", accel: "tcg", stateDir: "/s", vsockCID: 7})
+	m.Shares = []driver.Share{{Tag: "home", HostPath: "/home/u", GuestPath: "/home/u"}, {Tag: "ro", HostPath: "/x", GuestPath: "/y", ReadOnly: true}}
+	args, err := buildArgs(m, qemuConfig{arch: "amd64", accel: "tcg", stateDir: "/s", vsockCID: 7, fsSockets: []string{"/s/fs0.sock", "/s/fs1.sock"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +39,9 @@ func TestBuildArgs(t *testing.T) {
 	for _, want := range []string{"-M q35", "-accel tcg", "-cpu max", "-no-reboot", "-kernel /k", "-initrd /i",
 		"berth.engine=--insecure-registry=10.0.2.2:5000", "panic=-1", "name=berth.agent",
 		"path=/s/agent.sock,server=on,wait=off", "-qmp unix:/s/qmp.sock", "file=/s/data.img,if=virtio",
-		"path=/s/console.log,append=on", "vhost-vsock-pci,guest-cid=7"} {
+		"path=/s/console.log,append=on", "vhost-vsock-pci,guest-cid=7",
+		"berth.share=home:/home/u berth.share=ro:/y:ro", "memory-backend-memfd,id=mem,size=512M,share=on",
+		"socket,id=fs1,path=/s/fs1.sock", "vhost-user-fs-pci,queue-size=1024,chardev=fs1,tag=ro"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("missing %q in %s", want, line)
 		}
@@ -77,6 +81,9 @@ func TestEndToEnd(t *testing.T) {
 	testkit.Push(t, reg.Addr+"/e2e/busybox:1", testkit.BusyboxImage(t))
 
 	m := machine(t, "--insecure-registry="+guestReg)
+	shared := t.TempDir()
+	os.WriteFile(filepath.Join(shared, "hello.txt"), []byte("from the host\n"), 0o644)
+	m.Shares = []driver.Share{{Tag: "e2e", HostPath: shared, GuestPath: shared}}
 	d := New(nil)
 	t.Cleanup(func() {
 		d.Stop(context.Background(), true)
@@ -120,10 +127,25 @@ func TestEndToEnd(t *testing.T) {
 	if !h.Disk.Mounted || !h.Disk.Formatted || !h.Engine.Ready || h.BootError != "" {
 		t.Fatalf("first boot health: %+v", h)
 	}
+	if len(h.Shares) != 1 || !h.Shares[0].Mounted || h.Shares[0].Path != shared {
+		t.Errorf("shared folder: %+v", h.Shares)
+	}
 	if skew := time.Since(h.Time); skew > 5*time.Second || skew < -5*time.Second {
 		t.Errorf("guest clock off by %v", skew)
 	}
 	t.Logf("guest: kernel %s, boot to engine %v, disk %d MiB", h.KernelVersion, time.Duration(h.BootTime), h.Disk.SizeBytes>>20)
+
+	// Images bundled in the initramfs (make guest GUEST_IMAGES=…, bin/hello.tar
+	// by default) are loaded on first boot.
+	if preloadsHello(t, m) {
+		deadline := time.Now().Add(time.Minute)
+		for !strings.Contains(docker.Must("images", "--format", "{{.Repository}}"), "berth/hello") {
+			if time.Now().After(deadline) {
+				t.Fatal("bundled berth/hello image not loaded on first boot")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 
 	// The control API's other calls, for real.
 	if err := d.Control().SetTime(context.Background(), time.Now()); err != nil {
@@ -184,6 +206,24 @@ func TestEndToEnd(t *testing.T) {
 	if err := d.Stop(ctx, false); err != nil {
 		t.Fatalf("graceful stop: %v", err)
 	}
+}
+
+// preloadsHello tells whether the guest image bundles hello.tar.
+func preloadsHello(t *testing.T, m *driver.Machine) bool {
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(m.Initrd), "manifest.json"))
+	if err != nil {
+		return false
+	}
+	var man struct{ Preload []string }
+	if err := json.Unmarshal(b, &man); err != nil {
+		t.Fatalf("manifest.json: %v", err)
+	}
+	for _, p := range man.Preload {
+		if p == "hello.tar" {
+			return true
+		}
+	}
+	return false
 }
 
 func logTail(t *testing.T, m *driver.Machine) {
