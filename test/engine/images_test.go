@@ -3,6 +3,9 @@ package engine_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -549,4 +552,81 @@ func TestImageFiltersPruneAndEvents(t *testing.T) {
 	ev := e.d.Must("events", "--since", strconv.FormatInt(since, 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
 		"--filter", "type=image", "--format", "{{.Action}} {{.Actor.Attributes.name}}")
 	mustContain(t, "image events", ev, "pull "+e.reg.Addr+"/busybox\n", "tag berth/other:x", "untag berth/temp:1", "delete", "prune")
+}
+
+// Concurrent pulls of images sharing layers each succeed, and each layer is
+// stored once.
+func TestConcurrentPullsShareLayers(t *testing.T) {
+	e := newImageEnv(t)
+	base := testkit.LayerTar(testkit.BusyboxEntries(t))
+	for _, n := range []string{"one", "two"} {
+		top := testkit.LayerTar([]testkit.TarEntry{{Name: n, Body: bytes.Repeat([]byte(n), 1<<20)}})
+		testkit.Push(t, e.reg.Addr+"/shared/"+n+":latest", testkit.ImageFromLayers(t, v1.Config{}, base, top))
+	}
+	refs := []string{e.ref, e.ref, e.reg.Addr + "/shared/one", e.reg.Addr + "/shared/two", e.reg.Addr + "/shared/one"}
+	errs := make(chan string, len(refs))
+	for _, r := range refs {
+		go func() {
+			res := e.d.Run(nil, "pull", r)
+			if res.Code != 0 {
+				errs <- r + ": " + res.Stderr
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for range refs {
+		if msg := <-errs; msg != "" {
+			t.Errorf("concurrent pull %s", msg)
+		}
+	}
+	if n := len(strings.Fields(e.d.Must("images", "-q"))); n != 3 {
+		t.Fatalf("%d images after the pulls, want 3", n)
+	}
+	// busybox's layer (shared by all three) is unpacked once: 1 + 2 tops.
+	layers, _ := os.ReadDir(filepath.Join(e.agent.Root, "snapshot", "layers"))
+	if len(layers) != 3 {
+		t.Fatalf("%d unpacked layers, want 3: %v", len(layers), layers)
+	}
+}
+
+// A pull abandoned by its client stops, and leaves no partial content.
+func TestCancelledPullLeavesNothing(t *testing.T) {
+	e := newImageEnv(t)
+	var layers [][]byte
+	for i := range 3 {
+		data := make([]byte, 16<<20)
+		rand.Read(data) // incompressible: the pull takes a while
+		layers = append(layers, testkit.LayerTar([]testkit.TarEntry{{Name: fmt.Sprint("big", i), Body: data}}))
+	}
+	ref := e.reg.Addr + "/big:latest"
+	testkit.Push(t, ref, testkit.ImageFromLayers(t, v1.Config{}, layers...))
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", "http://berth/images/create?fromImage="+e.reg.Addr+"/big&tag=latest", nil)
+	resp, err := e.agent.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	resp.Body.Read(buf) // the stream has started
+	cancel()
+	resp.Body.Close()
+	// The engine notices, cleans up, and serves on.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tmp, _ := os.ReadDir(filepath.Join(e.agent.Root, "image", "blobs", "tmp"))
+		snaps, _ := filepath.Glob(filepath.Join(e.agent.Root, "snapshot", "layers", ".tmp-*"))
+		if len(tmp) == 0 && len(snaps) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partial content left after a cancelled pull: %v %v", tmp, snaps)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := e.d.Must("images", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("a cancelled pull left an image: %q", out)
+	}
+	out := e.d.Must("pull", ref)
+	mustContain(t, "pull after a cancelled one", out, "Status: Downloaded newer image")
 }
