@@ -157,9 +157,11 @@ func (s *Store) pushTag(ctx context.Context, pusher *remote.Pusher, puller *remo
 func (s *Store) pushLayer(ctx context.Context, pusher *remote.Pusher, puller *remote.Puller, repo name.Repository, l layerRecord, out progress.Output) error {
 	id := shortID(l.DiffID)
 	if rl, err := puller.Layer(ctx, repo.Digest(l.Digest)); err == nil {
-		if ok, err := rl.(interface{ Exists() (bool, error) }).Exists(); err == nil && ok {
-			progress.Update(out, id, "Layer already exists")
-			return nil
+		if ex, ok := rl.(interface{ Exists() (bool, error) }); ok {
+			if found, err := ex.Exists(); err == nil && found {
+				progress.Update(out, id, "Layer already exists")
+				return nil
+			}
 		}
 	}
 	bl := &blobLayer{s: s, rec: l, out: out, id: id}

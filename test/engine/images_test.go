@@ -100,6 +100,14 @@ func TestImagesInspectHistoryTag(t *testing.T) {
 		t.Fatalf("RepoDigests: %q", out)
 	}
 
+	// By digest, as RepoDigests names it.
+	digestRef := strings.TrimSpace(e.d.Must("image", "inspect", "--format", "{{index .RepoDigests 0}}", e.ref))
+	out = e.d.Must("pull", digestRef)
+	mustContain(t, "pull by digest", out, "Status: Image is up to date for "+digestRef)
+	if got := strings.TrimSpace(e.d.Must("image", "inspect", "--format", "{{.Id}}", digestRef)); got != id {
+		t.Fatalf("inspect by digest: %s", got)
+	}
+
 	e.d.Must("tag", e.ref, "berth/copy:v1")
 	out = e.d.Must("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
 	short := strings.TrimPrefix(id, "sha256:")[:12]
@@ -223,6 +231,14 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	mustContain(t, "load legacy", out, "Loaded image: berth/legacy:v1")
 	e.d.Must("tag", "berth/legacy:v1", e.reg.Addr+"/legacy:v1")
 	e.d.Must("push", e.reg.Addr+"/legacy:v1")
+
+	// A repository name saves all its tags.
+	e.d.Must("tag", e.ref, "berth/saved:two")
+	all := filepath.Join(t.TempDir(), "all.tar")
+	e.d.Must("save", "-o", all, "berth/saved")
+	e.d.Must("rmi", "berth/saved:one", "berth/saved:two")
+	out = e.d.Must("load", "-i", all)
+	mustContain(t, "load of a saved repository", out, "Loaded image: berth/saved:one", "Loaded image: berth/saved:two")
 
 	// Saving an unknown image fails before any byte is written.
 	msg := e.d.Fail("save", "-o", filepath.Join(t.TempDir(), "x.tar"), "nosuchimage")
