@@ -172,6 +172,10 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 	if p.ConsoleSize != nil {
 		proc.ConsoleHeight, proc.ConsoleWidth = uint16(p.ConsoleSize.Height), uint16(p.ConsoleSize.Width)
 	}
+	if proc.Rlimits, err = rlimits(p.Rlimits); err != nil {
+		m.cfg.RootFS.Unmount(id)
+		return err
+	}
 	r := &run{lc: lc, proc: proc, exited: make(chan struct{})}
 	stdio, err := r.setupIO(rec.Config.Tty, rec.Config.OpenStdin)
 	if err != nil {

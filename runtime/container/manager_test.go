@@ -531,3 +531,12 @@ func TestLogsFollowTailSince(t *testing.T) {
 		t.Fatalf("until: %v", until)
 	}
 }
+
+func TestUlimits(t *testing.T) {
+	e := newEnv(t)
+	opts := cmd("sh", "-c", "ulimit -n; ulimit -Hn")
+	opts.HostConfig = &ctr.HostConfig{Resources: ctr.Resources{Ulimits: []*ctr.Ulimit{{Name: "nofile", Soft: 512, Hard: 1024}}}}
+	if r := e.run(t, opts, nil); r.Stdout != "512\n1024\n" {
+		t.Fatalf("ulimits: %q %q", r.Stdout, r.Stderr)
+	}
+}

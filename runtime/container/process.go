@@ -43,10 +43,25 @@ func processSpec(rec *record, rootfs string) (*specs.Process, error) {
 		Cwd:      cwd,
 		User:     specs.User{UID: uint32(u.Uid), GID: uint32(u.Gid), AdditionalGids: u.groups()},
 	}
+	for _, ul := range rec.HostConfig.Ulimits {
+		typ, ok := rlimitTypes[ul.Name]
+		if !ok {
+			return nil, errdefs.InvalidArgument("invalid ulimit type: %s", ul.Name)
+		}
+		p.Rlimits = append(p.Rlimits, specs.POSIXRlimit{Type: typ, Hard: uint64(ul.Hard), Soft: uint64(ul.Soft)})
+	}
 	if cs := rec.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 		p.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
 	}
 	return p, nil
+}
+
+// rlimitTypes maps docker's --ulimit names to OCI rlimit types.
+var rlimitTypes = map[string]string{
+	"core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "fsize": "RLIMIT_FSIZE",
+	"locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK", "msgqueue": "RLIMIT_MSGQUEUE", "nice": "RLIMIT_NICE",
+	"nofile": "RLIMIT_NOFILE", "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO",
+	"rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK", "as": "RLIMIT_AS",
 }
 
 // processEnv completes a container's environment as dockerd does: PATH when
