@@ -68,8 +68,10 @@ frontend/node_modules/.package-lock.json: frontend/package-lock.json
 frontend: frontend/node_modules/.package-lock.json
 	cd frontend && npm run build
 
-desktop: frontend
-	CGO_ENABLED=1 $(GO) build -trimpath -tags $(DESKTOP_TAGS) -ldflags '-s -w' -o $(BIN)/berth-desktop .
+desktop: $(BIN)/berth-desktop
+
+$(BIN)/berth-desktop: frontend FORCE
+	CGO_ENABLED=1 $(GO) build -trimpath -tags $(DESKTOP_TAGS) -ldflags '-s -w' -o $@ .
 
 test-frontend: frontend/node_modules/.package-lock.json
 	cd frontend && npx vitest run

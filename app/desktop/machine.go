@@ -173,13 +173,15 @@ func (b *Backend) engineInfo(ctx context.Context) EngineInfo {
 	return ei
 }
 
-// watchMachine follows hostd's /events; while no hostd answers it checks
-// again every few seconds (a failed unix connect costs microseconds) or as
-// soon as the engine watcher sees the engine come or go.
+// watchMachine follows hostd's /events. While no hostd answers it tries
+// its socket again every few seconds (a refused unix connect costs
+// microseconds); the engine watcher reports the engine coming and going.
 func (b *Backend) watchMachine(ctx context.Context) {
+	hostdWas := true // publish the first "no hostd" status
 	for {
 		ch, err := b.hostd.Events(ctx)
 		if err == nil {
+			hostdWas = true
 			for st := range ch {
 				ms := MachineStatus{Status: st, Hostd: true}
 				if st.State == hostapi.Running {
@@ -192,7 +194,10 @@ func (b *Backend) watchMachine(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		b.refreshMachine(ctx)
+		if hostdWas { // hostd went away (or was never there): say so once
+			hostdWas = false
+			b.refreshMachine(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -1,0 +1,125 @@
+// Drives the desktop frontend, served with the real services by
+// internal/tools/desktopweb, in Debian's chromium: pull an image, run a
+// container, see it in the list, read its logs, use its terminal, stop and
+// delete it; visit every view and screenshot it. Run by the Go test
+// TestBrowserFlow (internal/tools/desktopweb), which starts the engine and
+// a registry and checks the outcome with the docker CLI.
+//
+// Env: BASE_URL (with token), IMAGE (to pull), SHOTS (screenshot folder),
+// CHROMIUM (default /usr/bin/chromium).
+import { chromium } from 'playwright-core';
+
+const { BASE_URL, IMAGE, SHOTS } = process.env;
+if (!BASE_URL || !IMAGE || !SHOTS) throw new Error('set BASE_URL, IMAGE and SHOTS');
+const NAME = 'e2e-web';
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+const errors = [];
+page.on('pageerror', (e) => errors.push(e.message));
+const step = (s) => console.log('step:', s);
+const shot = (name) => page.screenshot({ path: `${SHOTS}/${name}.png` });
+const nav = (view) => page.click(`nav button[data-view="${view}"]`);
+
+try {
+  step('home shows the running engine');
+  await page.goto(BASE_URL);
+  await page.waitForSelector('[data-testid="machine-state"]:has-text("running")');
+  await page.waitForSelector('[data-testid="engine-version"]:not(:has-text("not running"))');
+  await shot('home');
+
+  step('pull with per-layer progress');
+  await nav('images');
+  await page.fill('input[aria-label="Image to pull"]', IMAGE);
+  await page.click('button:has-text("Pull")');
+  await page.waitForSelector('[data-testid="pull-progress"]:has-text("Pulled")', { timeout: 120000 });
+  await page.waitForSelector(`tr[data-image="${IMAGE}"]`);
+  await shot('images');
+
+  step('the run dialog shows field errors, then runs');
+  await page.click(`tr[data-image="${IMAGE}"] button:has-text("Run")`);
+  await page.fill('input[aria-label="Container name"]', NAME);
+  await page.fill('textarea[aria-label="Ports"]', '80:99999');
+  await page.fill('input[aria-label="Command"]', `sh -c 'echo hello from the window; echo to stderr >&2; while true; do sleep 1; done'`);
+  await page.click('form[aria-label="Run a container"] button[type="submit"]');
+  await page.waitForSelector('.field-error:has-text("bad container port")');
+  await shot('run-dialog');
+  await page.fill('textarea[aria-label="Ports"]', '');
+  await page.click('form[aria-label="Run a container"] button[type="submit"]');
+
+  step('the container is listed running, with its logs');
+  const row = `tr[data-container="${NAME}"]`;
+  await page.waitForSelector(`${row} [data-testid="state"]:has-text("running")`);
+  await page.waitForSelector('[data-testid="logs"]:has-text("hello from the window")');
+  await page.waitForSelector('[data-testid="logs"] .stderr:has-text("to stderr")');
+  await page.fill('input[aria-label="Search logs"]', 'hello');
+  await page.waitForSelector('[data-testid="logs"] mark:has-text("hello")');
+  await shot('containers');
+
+  step('inspect and stats');
+  await page.click('button[data-tab="inspect"]');
+  await page.waitForSelector(`pre.inspect:has-text("/${NAME}")`);
+  await page.click('button[data-tab="stats"]');
+  // Stats need the engine's /containers/{id}/stats (the networking issue);
+  // until then the pane shows the engine's error where the graph would be.
+  await page.waitForSelector('svg polyline[points*=","], .detail .error', { timeout: 20000 });
+  await shot('stats');
+
+  step('the terminal runs a shell in the container');
+  await page.click('button[data-tab="terminal"]');
+  await page.waitForSelector('[data-testid="terminal"] .xterm-screen');
+  await page.click('[data-testid="terminal"]');
+  await page.keyboard.type('echo $((6*7))berth\n');
+  await page.waitForFunction(() => document.querySelector('[data-testid="terminal"]')?.textContent?.includes('42berth'), null, { timeout: 15000 });
+  await shot('terminal');
+
+  step('stop from the list');
+  await page.click(`${row} button:has-text("Stop")`);
+  await page.waitForSelector(`${row} [data-testid="state"]:has-text("exited")`, { timeout: 30000 });
+
+  step('volumes');
+  await nav('volumes');
+  await page.fill('input[aria-label="Volume name"]', 'e2e-data');
+  await page.click('button:has-text("Create")');
+  await page.waitForSelector('tr[data-volume="e2e-data"], .error', { timeout: 15000 });
+  await shot('volumes');
+
+  step('settings validate next to their fields');
+  await nav('settings');
+  await page.waitForSelector('input[aria-label="CPUs"]');
+  await page.fill('input[aria-label="CPUs"]', '999');
+  await page.fill('textarea[aria-label="Registry mirrors"]', 'ftp://mirror');
+  await page.waitForSelector('.field-error[data-field="cpus"]');
+  await page.waitForSelector('.field-error[data-field="registryMirrors"]');
+  await shot('settings');
+  await page.click('button:has-text("Save")');
+  await page.waitForSelector('.field-error[data-field="cpus"]:has-text("must be between 1 and")');
+  await page.fill('input[aria-label="CPUs"]', '1');
+  await page.fill('textarea[aria-label="Registry mirrors"]', 'https://mirror.example');
+  await page.click('button:has-text("Save")');
+  await page.waitForSelector('.saved:has-text("Saved")');
+
+  step('troubleshoot');
+  await nav('troubleshoot');
+  await page.waitForSelector('h1:has-text("Troubleshoot")');
+  await page.waitForSelector('.facts');
+  await shot('troubleshoot');
+
+  step('bulk delete');
+  await nav('containers');
+  await page.check(`${row} input[type="checkbox"]`);
+  await page.click('.bulkbar button:has-text("delete")');
+  await page.waitForSelector(row, { state: 'detached', timeout: 30000 });
+
+  if (errors.length) throw new Error('page errors: ' + errors.join('; '));
+  console.log('flow: ok');
+} catch (e) {
+  await shot('failure').catch(() => {});
+  console.error('flow failed:', e.message, errors.length ? '\npage errors: ' + errors.join('; ') : '');
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
