@@ -1,0 +1,219 @@
+// Package desktop_test runs the real desktop binary (Wails on WebKitGTK)
+// under Xvfb against the native engine and drives it with xdotool.
+package desktop_test
+
+import (
+	"bufio"
+	"context"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testkit"
+	"github.com/berth-dev/berth/internal/xwd"
+)
+
+// display is an Xvfb server whose screen is readable as a file.
+type display struct {
+	name string // ":N"
+	fb   string // the XWD framebuffer file
+}
+
+func startXvfb(t *testing.T) display {
+	t.Helper()
+	for _, tool := range []string{"Xvfb", "xdotool"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (apt-get install xvfb xdotool)", tool)
+		}
+	}
+	fbdir := t.TempDir()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// -displayfd picks a free display and writes its number to fd 3.
+	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "1280x800x24", "-fbdir", fbdir, "-nolisten", "tcp")
+	cmd.ExtraFiles = []*os.File{w}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(r).ReadString('\n')
+	r.Close()
+	if err != nil {
+		t.Fatalf("Xvfb did not report its display: %v", err)
+	}
+	return display{name: ":" + strings.TrimSpace(line), fb: filepath.Join(fbdir, "Xvfb_screen0")}
+}
+
+func (d display) xdotool(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("xdotool", args...)
+	cmd.Env = append(os.Environ(), "DISPLAY="+d.name)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("xdotool %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (d display) screenshot(t *testing.T) image.Image {
+	t.Helper()
+	f, err := os.Open(d.fb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := xwd.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// TestWindow starts bin/berth-desktop under Xvfb against the native
+// engine: the window titled "Berth" paints (the frontend reports its first
+// paint through Wails' IPC), its Home shows the first-run card, and a click
+// on "Run hello" makes the engine run the bundled hello image.
+func TestWindow(t *testing.T) {
+	d := startXvfb(t)
+	bin := testkit.Binary(t, "berth-desktop")
+	a := testkit.StartAgent(t, testkit.AgentOptions{})
+	reg := testkit.StartRegistry(t, testkit.RegistryOptions{})
+	docker := testkit.NewDocker(t, a.Host)
+	testkit.Push(t, reg.Addr+"/berth/hello:latest", testkit.BusyboxImage(t))
+	docker.Must("pull", reg.Addr+"/berth/hello:latest")
+	docker.Must("tag", reg.Addr+"/berth/hello:latest", "berth/hello:latest")
+
+	home := t.TempDir()
+	ready := filepath.Join(home, "ready")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	app := exec.CommandContext(ctx, bin)
+	app.Env = append(os.Environ(), "DISPLAY="+d.name, "DOCKER_HOST="+a.Host, "BERTH_HOME="+home,
+		"BERTH_DESKTOP_READY_FILE="+ready, "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir(),
+		"XDG_DATA_HOME="+t.TempDir(), "DBUS_SESSION_BUS_ADDRESS=disabled:")
+	var log strings.Builder
+	app.Stdout, app.Stderr = &log, &log
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		app.Process.Signal(os.Interrupt)
+		cancel()
+		app.Wait()
+		if t.Failed() {
+			t.Logf("berth-desktop output:\n%s", log.String())
+		}
+	}()
+
+	// First paint, reported by the page itself.
+	deadline := time.Now().Add(60 * time.Second)
+	var ms int
+	for {
+		if b, err := os.ReadFile(ready); err == nil {
+			ms, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the window never reported its first paint")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("window ready after %d ms", ms)
+	win := d.xdotool(t, "search", "--sync", "--name", "^Berth$")
+	if name := d.xdotool(t, "getwindowname", win); name != "Berth" {
+		t.Fatalf("window title %q", name)
+	}
+
+	// The page is drawn: the nav's light panel and the accent-blue
+	// "Run hello" button of the first-run card are on screen.
+	time.Sleep(500 * time.Millisecond) // let the engine's lists arrive
+	geo := d.xdotool(t, "getwindowgeometry", "--shell", win)
+	wx, wy := shellInt(geo, "X"), shellInt(geo, "Y")
+	shot := d.screenshot(t)
+	savePNG(t, shot, filepath.Join(os.TempDir(), "berth-window-test.png"))
+	bx, by, ok := findButton(shot, image.Rect(wx+200, wy+200, wx+700, wy+450))
+	if !ok {
+		t.Fatal("no Run hello button on screen (see " + filepath.Join(os.TempDir(), "berth-window-test.png") + ")")
+	}
+
+	// Click it, as a user would.
+	d.xdotool(t, "mousemove", strconv.Itoa(bx), strconv.Itoa(by), "click", "1")
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		out := docker.Must("ps", "-a", "--filter", "ancestor=berth/hello:latest", "--format", "{{.Image}}")
+		if strings.Contains(out, "berth/hello") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("clicking Run hello ran no container")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if dir := os.Getenv("BERTH_UPDATE_SCREENSHOTS"); dir != "" {
+		time.Sleep(time.Second)
+		savePNG(t, d.screenshot(t), filepath.Join(testkit.RepoRoot(), "docs", "screenshots", "window.png"))
+	}
+}
+
+// findButton looks in r for a block of the accent colour (#1f6feb) the
+// size of a button (not a 1 px border of that colour) and returns a point
+// inside it.
+func findButton(img image.Image, r image.Rectangle) (int, int, bool) {
+	accent := color.RGBA{0x1f, 0x6f, 0xeb, 0xff}
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		run := 0
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if near(img.At(x, y), accent) {
+				run++
+				if run >= 60 && near(img.At(x-30, y+12), accent) && near(img.At(x-59, y+12), accent) {
+					return x - 30, y + 8, true
+				}
+			} else {
+				run = 0
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+func near(c color.Color, want color.RGBA) bool {
+	r, g, b, _ := c.RGBA()
+	d := func(a uint32, b uint8) int { return int(a>>8) - int(b) }
+	abs := func(v int) int {
+		if v < 0 {
+			return -v
+		}
+		return v
+	}
+	return abs(d(r, want.R)) < 12 && abs(d(g, want.G)) < 12 && abs(d(b, want.B)) < 12
+}
+
+func shellInt(geo, key string) int {
+	for _, l := range strings.Split(geo, "\n") {
+		if v, ok := strings.CutPrefix(l, key+"="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+func savePNG(t *testing.T, img image.Image, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer f.Close()
+	png.Encode(f, img)
+}
