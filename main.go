@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 
 	"github.com/wailsapp/wails/v2"
 	"github.com/wailsapp/wails/v2/pkg/options"
@@ -30,6 +31,11 @@ var assets embed.FS
 var appIcon []byte
 
 func main() {
+	// The window needs no accelerated compositing (no 3D, no WebGL); without
+	// it WebKitGTK paints sooner and avoids GPU-driver trouble on Linux.
+	if runtime.GOOS == "linux" && os.Getenv("WEBKIT_DISABLE_COMPOSITING_MODE") == "" {
+		os.Setenv("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+	}
 	hidden := flag.Bool("hidden", false, "start with only the tray icon (as at login)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))

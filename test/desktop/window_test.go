@@ -3,7 +3,6 @@
 package desktop_test
 
 import (
-	"bufio"
 	"context"
 	"image"
 	"image/color"
@@ -17,47 +16,12 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/testkit"
-	"github.com/berth-dev/berth/internal/xwd"
 )
 
-// display is an Xvfb server whose screen is readable as a file.
-type display struct {
-	name string // ":N"
-	fb   string // the XWD framebuffer file
-}
-
-func startXvfb(t *testing.T) display {
-	t.Helper()
-	for _, tool := range []string{"Xvfb", "xdotool"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (apt-get install xvfb xdotool)", tool)
-		}
-	}
-	fbdir := t.TempDir()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// -displayfd picks a free display and writes its number to fd 3.
-	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "1280x800x24", "-fbdir", fbdir, "-nolisten", "tcp")
-	cmd.ExtraFiles = []*os.File{w}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(r).ReadString('\n')
-	r.Close()
-	if err != nil {
-		t.Fatalf("Xvfb did not report its display: %v", err)
-	}
-	return display{name: ":" + strings.TrimSpace(line), fb: filepath.Join(fbdir, "Xvfb_screen0")}
-}
-
-func (d display) xdotool(t *testing.T, args ...string) string {
+func xdotool(t *testing.T, d *testkit.Display, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("xdotool", args...)
-	cmd.Env = append(os.Environ(), "DISPLAY="+d.name)
+	cmd.Env = append(os.Environ(), "DISPLAY="+d.Name)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("xdotool %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -65,14 +29,9 @@ func (d display) xdotool(t *testing.T, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func (d display) screenshot(t *testing.T) image.Image {
+func screenshot(t *testing.T, d *testkit.Display) image.Image {
 	t.Helper()
-	f, err := os.Open(d.fb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := xwd.Decode(f)
+	img, err := d.Screenshot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +43,13 @@ func (d display) screenshot(t *testing.T) image.Image {
 // paint through Wails' IPC), its Home shows the first-run card, and a click
 // on "Run hello" makes the engine run the bundled hello image.
 func TestWindow(t *testing.T) {
-	d := startXvfb(t)
+	if _, err := exec.LookPath("xdotool"); err != nil {
+		t.Skip("needs xdotool (apt-get install xdotool)")
+	}
+	d, err := testkit.StartXvfb(t)
+	if err != nil {
+		t.Skip(err)
+	}
 	bin := testkit.Binary(t, "berth-desktop")
 	a := testkit.StartAgent(t, testkit.AgentOptions{})
 	reg := testkit.StartRegistry(t, testkit.RegistryOptions{})
@@ -98,7 +63,7 @@ func TestWindow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	app := exec.CommandContext(ctx, bin)
-	app.Env = append(os.Environ(), "DISPLAY="+d.name, "DOCKER_HOST="+a.Host, "BERTH_HOME="+home,
+	app.Env = append(os.Environ(), "DISPLAY="+d.Name, "DOCKER_HOST="+a.Host, "BERTH_HOME="+home,
 		"BERTH_DESKTOP_READY_FILE="+ready, "XDG_CONFIG_HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir(),
 		"XDG_DATA_HOME="+t.TempDir(), "DBUS_SESSION_BUS_ADDRESS=disabled:")
 	var log strings.Builder
@@ -129,17 +94,17 @@ func TestWindow(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("window ready after %d ms", ms)
-	win := d.xdotool(t, "search", "--sync", "--name", "^Berth$")
-	if name := d.xdotool(t, "getwindowname", win); name != "Berth" {
+	win := xdotool(t, d, "search", "--sync", "--name", "^Berth$")
+	if name := xdotool(t, d, "getwindowname", win); name != "Berth" {
 		t.Fatalf("window title %q", name)
 	}
 
 	// The page is drawn: the nav's light panel and the accent-blue
 	// "Run hello" button of the first-run card are on screen.
 	time.Sleep(500 * time.Millisecond) // let the engine's lists arrive
-	geo := d.xdotool(t, "getwindowgeometry", "--shell", win)
+	geo := xdotool(t, d, "getwindowgeometry", "--shell", win)
 	wx, wy := shellInt(geo, "X"), shellInt(geo, "Y")
-	shot := d.screenshot(t)
+	shot := screenshot(t, d)
 	savePNG(t, shot, filepath.Join(os.TempDir(), "berth-window-test.png"))
 	bx, by, ok := findButton(shot, image.Rect(wx+200, wy+200, wx+700, wy+450))
 	if !ok {
@@ -147,7 +112,7 @@ func TestWindow(t *testing.T) {
 	}
 
 	// Click it, as a user would.
-	d.xdotool(t, "mousemove", strconv.Itoa(bx), strconv.Itoa(by), "click", "1")
+	xdotool(t, d, "mousemove", strconv.Itoa(bx), strconv.Itoa(by), "click", "1")
 	deadline = time.Now().Add(30 * time.Second)
 	for {
 		out := docker.Must("ps", "-a", "--filter", "ancestor=berth/hello:latest", "--format", "{{.Image}}")
@@ -161,7 +126,7 @@ func TestWindow(t *testing.T) {
 	}
 	if dir := os.Getenv("BERTH_UPDATE_SCREENSHOTS"); dir != "" {
 		time.Sleep(time.Second)
-		savePNG(t, d.screenshot(t), filepath.Join(testkit.RepoRoot(), "docs", "screenshots", "window.png"))
+		savePNG(t, screenshot(t, d), filepath.Join(testkit.RepoRoot(), "docs", "screenshots", "window.png"))
 	}
 }
 
