@@ -94,9 +94,16 @@ func TestWindow(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("window ready after %d ms", ms)
-	win := xdotool(t, d, "search", "--sync", "--name", "^Berth$")
-	if name := xdotool(t, d, "getwindowname", win); name != "Berth" {
-		t.Fatalf("window title %q", name)
+	// xdotool matches names case-insensitively; GTK's leader window is
+	// "berth" (the program name): the top-level must be titled "Berth".
+	win := ""
+	for _, id := range strings.Fields(xdotool(t, d, "search", "--sync", "--name", "^Berth$")) {
+		if xdotool(t, d, "getwindowname", id) == "Berth" {
+			win = id
+		}
+	}
+	if win == "" {
+		t.Fatal(`no window titled "Berth"`)
 	}
 
 	// The page is drawn: the nav's light panel and the accent-blue
