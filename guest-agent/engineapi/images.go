@@ -35,6 +35,7 @@ func (s *Server) imageRoutes(rt *router) {
 	rt.handle(http.MethodPost, "/images/{name...}/tag", s.imageTag)
 	rt.handle(http.MethodDelete, "/images/{name...}", s.imageDelete)
 	rt.handle(http.MethodPost, "/auth", s.auth)
+	rt.handle(http.MethodPost, "/commit", s.commit)
 }
 
 func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {

@@ -671,3 +671,60 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// docker commit turns a container's changes into an image that runs,
+// pushes and pulls like any other.
+func TestCommitContainer(t *testing.T) {
+	e := newImageEnv(t)
+	if !canCreateContainers(t, e.agent) {
+		t.Skip("the engine cannot create containers yet (no /containers/create)")
+	}
+	e.d.Must("pull", e.ref)
+	cid := strings.TrimSpace(e.d.Must("run", "-d", e.ref, "sh", "-c", "echo committed > /made && rm /etc/group && sleep 60"))
+	t.Cleanup(func() { e.d.Run(nil, "rm", "-f", cid) })
+	deadline := time.Now().Add(10 * time.Second)
+	for e.d.Run(nil, "exec", cid, "test", "-f", "/made").Code != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the container did not make its file")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out := e.d.Must("commit", "-m", "made a file", "-a", "tester", "-c", `CMD ["cat", "/made"]`, "-c", "ENV STEP=1", cid, "berth/committed:v1")
+	id := strings.TrimSpace(out)
+	if !strings.HasPrefix(id, "sha256:") {
+		t.Fatalf("docker commit printed %q", out)
+	}
+	if st := e.d.Must("inspect", "--format", "{{.State.Status}}", cid); strings.TrimSpace(st) != "running" {
+		t.Fatalf("container after commit: %s", st)
+	}
+	if out := e.d.Must("run", "--rm", "berth/committed:v1"); strings.TrimSpace(out) != "committed" {
+		t.Fatalf("committed image printed %q", out)
+	}
+	if r := e.d.Run(nil, "run", "--rm", "berth/committed:v1", "ls", "/etc/group"); r.Code == 0 {
+		t.Fatal("a file deleted in the container is back in the committed image")
+	}
+	out = e.d.Must("image", "inspect", "--format", `{{.Author}} {{index .Config.Env 1}} {{len .RootFS.Layers}}`, "berth/committed:v1")
+	if strings.TrimSpace(out) != "tester STEP=1 2" {
+		t.Fatalf("committed image: %q", out)
+	}
+	mustContain(t, "history", e.d.Must("history", "berth/committed:v1"), "made a file")
+	mustContain(t, "events", e.d.Must("events", "--since", "0", "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+		"--filter", "event=commit", "--format", "{{.Actor.ID}}"), cid)
+
+	// Its layer (a plain tar) is compressed on push; the image pulls back.
+	target := e.reg.Addr + "/committed:v1"
+	e.d.Must("tag", "berth/committed:v1", target)
+	e.d.Must("push", target)
+	e.d.Must("rm", "-f", cid)
+	e.d.Must("rmi", "berth/committed:v1", target)
+	e.d.Must("pull", target)
+	if out := e.d.Must("run", "--rm", target); strings.TrimSpace(out) != "committed" {
+		t.Fatalf("pulled back, the committed image printed %q", out)
+	}
+	stopped := strings.TrimSpace(e.d.Must("create", target))
+	t.Cleanup(func() { e.d.Run(nil, "rm", "-f", stopped) })
+	msg := e.d.Fail("commit", "-c", "RUN rm -rf /", stopped)
+	mustContain(t, "commit with a RUN change", msg, "RUN is not a valid change command")
+	msg = e.d.Fail("commit", "nosuchcontainer")
+	mustContain(t, "commit of a missing container", msg, "No such container")
+}
