@@ -222,9 +222,12 @@ func capabilities(hc *ctr.HostConfig) ([]string, error) {
 	if hc.Privileged {
 		return all, nil
 	}
-	known := map[string]bool{}
+	known, grantable := map[string]bool{}, map[string]bool{}
+	for _, c := range capability.ListKnown() {
+		known["CAP_"+strings.ToUpper(c.String())] = true
+	}
 	for _, c := range all {
-		known[c] = true
+		grantable[c] = true
 	}
 	norm := func(list []string) ([]string, bool, error) {
 		var out []string
@@ -280,20 +283,32 @@ func capabilities(hc *ctr.HostConfig) ([]string, error) {
 	}
 	out := make([]string, 0, len(set))
 	for c := range set {
+		if !grantable[c] {
+			return nil, errdefs.InvalidArgument("capability %s is not available: the engine itself does not have it", c)
+		}
 		out = append(out, c)
 	}
 	sort.Strings(out)
 	return out, nil
 }
 
-// allCaps is every capability this kernel supports, as CAP_ names.
+// allCaps is every capability the engine itself may hand out: those the
+// kernel supports that are in the agent's bounding set (a container cannot
+// get more than its engine has).
 func allCaps() []string {
 	list, err := capability.ListSupported()
 	if err != nil {
 		list = capability.ListKnown()
 	}
+	own, err := capability.NewPid2(0)
+	if err == nil {
+		err = own.Load()
+	}
 	out := make([]string, 0, len(list))
 	for _, c := range list {
+		if err == nil && !own.Get(capability.BOUNDING, c) {
+			continue
+		}
 		out = append(out, "CAP_"+strings.ToUpper(c.String()))
 	}
 	return out

@@ -405,3 +405,87 @@ func (zeros) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+func TestSecurityDefaultsAndOptions(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	run := func(args ...string) testkit.Result {
+		return e.d.Run(nil, append([]string{"run", "--rm"}, args...)...)
+	}
+	capEff := func(args ...string) string {
+		out := run(append(args, e.ref, "sh", "-c", "grep CapEff /proc/self/status")...).Stdout
+		return strings.TrimSpace(strings.TrimPrefix(out, "CapEff:"))
+	}
+	// Docker's default set: chown dac_override fowner fsetid kill setgid setuid
+	// setpcap net_bind_service net_raw sys_chroot mknod audit_write setfcap.
+	if got := capEff(); got != "00000000a80425fb" {
+		t.Errorf("default capabilities %s", got)
+	}
+	if got := capEff("--cap-drop", "ALL"); got != "0000000000000000" {
+		t.Errorf("--cap-drop ALL: %s", got)
+	}
+	if got := capEff("--cap-drop", "ALL", "--cap-add", "NET_ADMIN"); got != "0000000000001000" {
+		t.Errorf("--cap-drop ALL --cap-add NET_ADMIN: %s", got)
+	}
+	if r := run(e.ref, "sh", "-c", "mkdir -p /mnt && mount -t tmpfs none /mnt"); r.Code == 0 {
+		t.Error("an unprivileged container mounted a tmpfs")
+	}
+	if r := run("--privileged", e.ref, "sh", "-c", "mkdir -p /mnt && mount -t tmpfs none /mnt && ls /dev | grep -c ."); r.Code != 0 {
+		t.Errorf("--privileged mount: %d %s", r.Code, r.Stderr)
+	}
+	// Masked and read-only /proc paths; only docker's default devices.
+	if out := run(e.ref, "sh", "-c", "cat /proc/timer_list /proc/interrupts | wc -c; echo 1 > /proc/sys/vm/drop_caches && echo wrote; ls /dev").Stdout; !strings.HasPrefix(out, "0\n") || strings.Contains(out, "wrote") || !strings.Contains(out, "null") || strings.Contains(out, "kmsg") {
+		t.Errorf("masked /proc and /dev: %q", out)
+	}
+	if r := run("--read-only", e.ref, "touch", "/x"); r.Code == 0 || !strings.Contains(r.Stderr, "Read-only file system") {
+		t.Errorf("--read-only: %d %q", r.Code, r.Stderr)
+	}
+	// Networking until the network work lands: loopback only, or the host's.
+	if out := run(e.ref, "ls", "/sys/class/net").Stdout; out != "lo\n" {
+		t.Errorf("default network namespace: %q", out)
+	}
+	if out := run("--network", "host", e.ref, "ls", "/sys/class/net").Stdout; !strings.Contains(out, "lo") || out == "lo\n" {
+		t.Errorf("--network host: %q", out)
+	}
+	if out := run("--hostname", "boat", e.ref, "sh", "-c", "hostname; cat /etc/hostname").Stdout; out != "boat\nboat\n" {
+		t.Errorf("--hostname: %q", out)
+	}
+	if out := run("--cpus", "0.5", "-m", "64m", e.ref, "sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/memory.max").Stdout; out != "50000\n67108864\n" && out != "50000 100000\n67108864\n" {
+		t.Errorf("--cpus 0.5 -m 64m: %q", out)
+	}
+}
+
+func TestEventsRenameRestartWaitAttach(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	since := time.Now().Add(-time.Second).Format(time.RFC3339Nano)
+	e.d.Run(nil, "run", "--name", "ev", "--label", "team=blue", e.ref, "sh", "-c", "exit 2")
+	e.d.Must("rename", "ev", "ev2")
+	if got := e.d.Run(nil, "wait", "ev2"); got.Stdout != "2\n" {
+		t.Fatalf("wait: %q", got.Stdout)
+	}
+	e.d.Must("rm", "ev2")
+	until := time.Now().Add(time.Second).Format(time.RFC3339Nano)
+	out := e.d.Must("events", "--since", since, "--until", until, "--filter", "type=container",
+		"--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}} {{.Actor.Attributes.team}}")
+	want := []string{"create ev <no value> blue", "attach ev <no value> blue", "start ev <no value> blue",
+		"die ev 2 blue", "rename ev2 <no value> blue", "destroy ev2 <no value> blue"}
+	got := strings.Split(strings.TrimSpace(out), "\n")
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("events:\n%s\nwant:\n%s", out, strings.Join(want, "\n"))
+	}
+
+	e.d.Must("run", "-d", "--name", "rs", e.ref, "sh", "-c", "trap 'exit 0' TERM; echo started; while true; do sleep 0.1; done")
+	e.d.Must("restart", "-t", "5", "rs")
+	waitFor(t, "second start", 5*time.Second, func() bool { return strings.Count(e.d.Must("logs", "rs"), "started") == 2 })
+	if got := e.d.Must("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "rs"); got != "running 0\n" {
+		t.Fatalf("after restart: %q", got)
+	}
+	// docker attach sees live output and passes the exit code on.
+	e.d.Must("run", "-d", "-i", "--name", "att", e.ref, "sh", "-c", "read line; echo got $line; exit 6")
+	r := e.d.Run(strings.NewReader("hello\n"), "attach", "att")
+	if r.Stdout != "got hello\n" || r.Code != 6 {
+		t.Fatalf("attach: exit %d out %q err %q", r.Code, r.Stdout, r.Stderr)
+	}
+	e.d.Must("rm", "-f", "rs", "att")
+}
