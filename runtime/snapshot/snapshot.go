@@ -193,7 +193,10 @@ func (s *Store) LayerDirs(chainID string) ([]string, error) {
 // the new chain ID. The tar's digest must be diffID. The parent need not be
 // unpacked yet (layers of one image may be applied concurrently), but must be
 // before the chain is mounted. Applying a chain that exists returns at once
-// without reading r; concurrent calls for one chain unpack it once.
+// without reading r; concurrent calls for one chain unpack it once. GC does
+// not wait for an Apply in progress: until the caller has recorded the
+// chain somewhere GC's keep list comes from, it must keep it in that list
+// (the image store leases the chains of a pull).
 func (s *Store) Apply(ctx context.Context, parentChainID, diffID string, r io.Reader) (string, error) {
 	if err := checkDigest("diff ID", diffID); err != nil {
 		return "", err
@@ -206,8 +209,6 @@ func (s *Store) Apply(ctx context.Context, parentChainID, diffID string, r io.Re
 	chainID := ChainID(parentChainID, diffID)
 	unlock := s.chains.lock(chainID)
 	defer unlock()
-	s.gc.RLock()
-	defer s.gc.RUnlock()
 	if s.Has(chainID) {
 		return chainID, nil
 	}
@@ -245,7 +246,10 @@ func (s *Store) Apply(ctx context.Context, parentChainID, diffID string, r io.Re
 		os.Remove(filepath.Join(s.root, "l", link))
 		return "", fmt.Errorf("apply layer %s: sync: %w", diffID, err)
 	}
-	if err := os.Rename(tmp, s.layerDir(chainID)); err != nil {
+	s.gc.RLock() // not in the middle of a GC's listing
+	err = os.Rename(tmp, s.layerDir(chainID))
+	s.gc.RUnlock()
+	if err != nil {
 		os.Remove(filepath.Join(s.root, "l", link))
 		return "", fmt.Errorf("apply layer %s: %w", diffID, err)
 	}
