@@ -2,8 +2,10 @@ package engine_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -232,6 +234,37 @@ func TestRunInteractiveTTY(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 3 {
 		t.Fatalf("docker run -it exit %d (%v)\n%s", code, err, read())
 	}
+
+	// The detach keys (ctrl-p ctrl-q) leave the container running; attach
+	// brings it back.
+	cmd = e.d.Cmd(t.Context(), "run", "-it", "--name", "detachable", e.ref, "sh")
+	ptmx2, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx2.Close()
+	go io.Copy(io.Discard, ptmx2)
+	time.Sleep(500 * time.Millisecond)
+	ptmx2.Write([]byte("echo before > /tmp/mark\n"))
+	time.Sleep(300 * time.Millisecond)
+	ptmx2.Write([]byte{0x10, 0x11})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("docker run -it did not return after the detach keys")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("detach: exit %d", code)
+	}
+	if got := e.d.Must("inspect", "-f", "{{.State.Running}}", "detachable"); got != "true\n" {
+		t.Fatalf("after detach the container is not running: %q", got)
+	}
+	if got := e.d.Must("exec", "detachable", "cat", "/tmp/mark"); got != "before\n" {
+		t.Fatalf("typed before detaching: %q", got)
+	}
+	e.d.Must("rm", "-f", "detachable", "itest")
 }
 
 func TestMemoryLimitOOMAndPidsLimit(t *testing.T) {
@@ -488,4 +521,40 @@ func TestEventsRenameRestartWaitAttach(t *testing.T) {
 		t.Fatalf("attach: exit %d out %q err %q", r.Code, r.Stdout, r.Stderr)
 	}
 	e.d.Must("rm", "-f", "rs", "att")
+}
+
+// TestNoLeaksThroughTheAPI runs containers end to end with the docker CLI
+// and checks the agent holds no more descriptors, mounts or cgroups after.
+func TestNoLeaksThroughTheAPI(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	cycle := func() {
+		e.d.Must("run", "--rm", e.ref, "true")
+		id := strings.TrimSpace(e.d.Must("run", "-d", "-t", e.ref, "sleep", "30"))
+		e.d.Must("exec", id, "true")
+		e.d.Must("logs", id)
+		e.d.Must("rm", "-f", id)
+	}
+	cycle()
+	pid := e.agent.Pid()
+	count := func() (fds, mounts int) {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+		return len(ents), strings.Count(string(b), "\n")
+	}
+	fds, mounts := count()
+	for i := 0; i < 10; i++ {
+		cycle()
+	}
+	time.Sleep(200 * time.Millisecond)
+	if f, m := count(); f > fds || m != mounts {
+		t.Fatalf("agent: %d fds and %d mounts before, %d and %d after", fds, mounts, f, m)
+	}
+	if out := e.d.Must("ps", "-aq"); out != "" {
+		t.Fatalf("containers left: %q", out)
+	}
+	ents, _ := os.ReadDir(filepath.Join(e.agent.Root, "runtime"))
+	if len(ents) != 0 {
+		t.Fatalf("runtime state left: %d", len(ents))
+	}
 }
