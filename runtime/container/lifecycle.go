@@ -132,6 +132,7 @@ func (m *Manager) isShuttingDown() bool {
 
 // startLocked starts the container's process. Call with c.opMu held.
 func (m *Manager) startLocked(c *Container, policy bool) (err error) {
+	began := time.Now()
 	rec := c.snapshot()
 	id := rec.ID
 	fail := func(err error) error {
@@ -233,6 +234,7 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 	c.notifyLocked()
 	c.mu.Unlock()
 	m.event(c, events.ActionStart, nil)
+	m.log.Debug("container started", "container", id, "pid", r.pid, "took", time.Since(began))
 	m.bg.Add(1)
 	go m.monitor(c, r)
 	return nil
@@ -344,6 +346,7 @@ func (r *run) drain() {
 func (m *Manager) monitor(c *Container, r *run) {
 	defer m.bg.Done()
 	ps, _ := r.proc.Wait()
+	exited := time.Now()
 	code := exitStatus(ps)
 	r.drain()
 	oom := false
@@ -374,11 +377,15 @@ func (m *Manager) monitor(c *Container, r *run) {
 	c.rec.State = State{Status: status, ExitCode: code, OOMKilled: oom, StartedAt: started, FinishedAt: time.Now().UTC()}
 	c.run = nil
 	c.exits++
-	if err := c.saveLocked(); err != nil {
-		m.log.Error("save state", "container", c.rec.ID, "err", err)
+	autoRemove := c.rec.HostConfig.AutoRemove && !restart
+	// A --rm container is deleted next; should the agent die first, the
+	// record still says running, and the next start reaps and removes it.
+	if !autoRemove {
+		if err := c.saveLocked(); err != nil {
+			m.log.Error("save state", "container", c.rec.ID, "err", err)
+		}
 	}
 	c.notifyLocked()
-	autoRemove := c.rec.HostConfig.AutoRemove
 	c.mu.Unlock()
 	// Attached clients end after the state shows the exit, so one that
 	// inspects the container when its stream ends sees it stopped.
@@ -388,6 +395,7 @@ func (m *Manager) monitor(c *Container, r *run) {
 	}
 	m.event(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
 	close(r.exited)
+	m.log.Debug("container exited", "container", c.rec.ID, "exitCode", code, "oom", oom, "recorded", time.Since(exited))
 
 	switch {
 	case restart:

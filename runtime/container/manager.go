@@ -53,6 +53,9 @@ type Config struct {
 	Log          *slog.Logger
 }
 
+// trashPrefix marks a removed container's directory awaiting deletion.
+const trashPrefix = ".removed-"
+
 // Manager owns every container: their records on disk, their processes
 // (the agent is their parent; there is no shim), stdio, logs and restart
 // policies.
@@ -126,6 +129,10 @@ func (m *Manager) restore(ctx context.Context) ([]*Container, error) {
 			continue
 		}
 		dir := filepath.Join(m.cfg.Root, e.Name())
+		if strings.HasPrefix(e.Name(), trashPrefix) {
+			os.RemoveAll(dir) // removed, not yet deleted, when the agent stopped
+			continue
+		}
 		rec, err := loadRecord(dir)
 		if err != nil {
 			m.log.Error("skipping unreadable container", "dir", dir, "err", err)
@@ -548,6 +555,7 @@ func (m *Manager) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 
 // removeLocked deletes a stopped container. Call with m.mu held.
 func (m *Manager) removeLocked(c *Container, publish bool) error {
+	began := time.Now()
 	c.mu.Lock()
 	if c.gone {
 		c.mu.Unlock()
@@ -568,9 +576,19 @@ func (m *Manager) removeLocked(c *Container, publish bool) error {
 		c.mu.Unlock()
 		return fmt.Errorf("remove container %s: rootfs: %w", id, err)
 	}
-	if err := os.RemoveAll(c.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// The directory (record, logs) is renamed away at once and deleted in
+	// the background; a crash leaves it to the sweep in restore.
+	trash := filepath.Join(m.cfg.Root, trashPrefix+id)
+	if err := os.Rename(c.dir, trash); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		if err := os.RemoveAll(trash); err != nil {
+			m.log.Warn("delete removed container's files", "container", id, "err", err)
+		}
+	}()
 	delete(m.byID, id)
 	if m.names[name] == id {
 		delete(m.names, name)
@@ -585,6 +603,7 @@ func (m *Manager) removeLocked(c *Container, publish bool) error {
 	close(c.removed)
 	c.notifyLocked()
 	c.mu.Unlock()
+	m.log.Debug("container removed", "container", id, "took", time.Since(began))
 	return nil
 }
 
