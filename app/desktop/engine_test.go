@@ -1,6 +1,7 @@
 package desktop
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -18,7 +19,8 @@ func startNative(t *testing.T) (*testkit.Agent, *Backend, *recorder) {
 	t.Helper()
 	a := testkit.StartAgent(t, testkit.AgentOptions{})
 	rec := newRecorder()
-	b, err := New(Options{Paths: config.Paths{Home: t.TempDir()}, DockerHost: a.Host, Emitter: rec})
+	b, err := New(Options{Paths: config.Paths{Home: t.TempDir()}, DockerHost: a.Host, Emitter: rec,
+		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,6 +28,10 @@ func startNative(t *testing.T) (*testkit.Agent, *Backend, *recorder) {
 	t.Cleanup(b.Close)
 	return a, b, rec
 }
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Logf("%s", p); return len(p), nil }
 
 // requireEndpoint skips when the engine does not serve method path yet
 // (the engine issues land it piece by piece).
@@ -63,7 +69,9 @@ func TestNativeEngineGoesAway(t *testing.T) {
 	a.Kill()
 	rec.waitAfter(t, m, EventMachine, 10*time.Second, func(d any) bool { return d.(MachineStatus).Status.State == "stopped" })
 	m = rec.mark()
+	t.Log("restarting the agent")
 	a.Start()
+	t.Log("agent restarted")
 	rec.waitAfter(t, m, EventMachine, 15*time.Second, func(d any) bool { return d.(MachineStatus).Status.State == "running" })
 }
 

@@ -36,6 +36,14 @@ func (c *Containers) Terminal(id string, cols, rows uint) (string, error) {
 	if err != nil {
 		return "", engineError("open a terminal in "+shortID(id), err)
 	}
+	// A resize is only applied to a running process: wait until the shell
+	// runs (it is at once, normally) so the window's first resize is not lost.
+	for i := 0; i < 100; i++ {
+		if in, err := b.docker.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{}); err != nil || in.Running {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	sid, sctx, st := b.streams.add(b.ctx)
 	event := EventTerm + ":" + sid
 	b.streams.setIO(st, func(p []byte) error { _, err := att.Conn.Write(p); return err }, func(cols, rows uint) {

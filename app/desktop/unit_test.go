@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -164,7 +165,11 @@ func (r *recorder) waitAfter(t *testing.T, from int, name string, d time.Duratio
 		}
 		if time.Now().After(deadline) {
 			var names []string
-			for _, e := range r.events {
+			for _, e := range r.events[from:] {
+				if ms, ok := e.data.(MachineStatus); ok {
+					names = append(names, fmt.Sprintf("machine(%s answering=%v)", ms.Status.State, ms.Engine.Answering))
+					continue
+				}
 				names = append(names, e.name)
 			}
 			t.Fatalf("no matching %q event within %v (saw %v)", name, d, names)

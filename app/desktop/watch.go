@@ -21,11 +21,13 @@ func (b *Backend) watchEngine(ctx context.Context) {
 	up := false
 	for ctx.Err() == nil {
 		sub, cancel := context.WithCancel(ctx)
-		res := b.docker.Events(sub, client.EventsListOptions{Filters: client.Filters{}.Add("type",
-			string(events.ContainerEventType), string(events.ImageEventType), string(events.VolumeEventType))})
-		// Subscribe first, then list: an event racing the lists only causes
-		// one more refresh, never a missed change.
-		if _, err := b.docker.Ping(ctx, client.PingOptions{}); err == nil {
+		_, err := b.docker.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+		if err == nil {
+			// Ping first: it negotiates the API version once, before the
+			// streaming request. Then subscribe, then list, so a change
+			// made while listing causes one more refresh.
+			res := b.docker.Events(sub, client.EventsListOptions{Filters: client.Filters{}.Add("type",
+				string(events.ContainerEventType), string(events.ImageEventType), string(events.VolumeEventType))})
 			backoff = 500 * time.Millisecond
 			up = true
 			for _, k := range []string{EventContainers, EventImages, EventVolumes} {
@@ -33,6 +35,8 @@ func (b *Backend) watchEngine(ctx context.Context) {
 			}
 			b.refreshMachine(ctx)
 			b.followEvents(ctx, res, deb)
+		} else {
+			b.log.Debug("engine not answering", "host", b.dockerHost, "err", err)
 		}
 		cancel()
 		if ctx.Err() != nil {
