@@ -57,12 +57,16 @@ func (m *Manager) ExecCreate(ref string, req ctr.ExecCreateRequest) (string, err
 	}
 	e := &Exec{ID: stringid.GenerateRandomID(), c: c, config: req, done: make(chan struct{})}
 	c.mu.Lock()
-	c.pruneExecsLocked()
-	e.seq = len(c.execs)
+	pruned := c.pruneExecsLocked()
+	c.seq++
+	e.seq = c.seq
 	c.execs[e.ID] = e
 	c.mu.Unlock()
 	m.mu.Lock()
 	m.execs[e.ID] = e
+	for _, id := range pruned {
+		delete(m.execs, id)
+	}
 	m.mu.Unlock()
 	m.event(c, events.Action("exec_create: "+strings.Join(req.Cmd, " ")), map[string]string{"execID": e.ID})
 	return e.ID, nil
@@ -80,8 +84,10 @@ func (c *Container) checkExecutable() error {
 	return nil
 }
 
-// pruneExecsLocked drops the oldest finished execs beyond the limit.
-func (c *Container) pruneExecsLocked() {
+// pruneExecsLocked drops the oldest finished execs beyond the limit and
+// returns their IDs.
+func (c *Container) pruneExecsLocked() []string {
+	var pruned []string
 	for len(c.execs) >= maxExecsPerContainer {
 		var oldest *Exec
 		for _, e := range c.execs {
@@ -93,10 +99,12 @@ func (c *Container) pruneExecsLocked() {
 			}
 		}
 		if oldest == nil {
-			return
+			break
 		}
 		delete(c.execs, oldest.ID)
+		pruned = append(pruned, oldest.ID)
 	}
+	return pruned
 }
 
 // GetExec finds an exec by ID.

@@ -69,6 +69,7 @@ type Container struct {
 	rec     record
 	run     *run             // the live process; nil when not running
 	execs   map[string]*Exec // exec instances of this container
+	seq     int              // exec creation counter, for pruning and order
 	changed chan struct{}    // closed and replaced on every state change
 	exits   int              // number of exits seen, for next-exit waits
 	removed chan struct{}    // closed once the container is removed
@@ -76,7 +77,6 @@ type Container struct {
 	restart *restartManager  // restart policy state across runs
 	attach  *attachers       // clients attached to the output streams
 	logs    *logWriter       // json-file logger of the current run
-	pending map[*attachment]struct{}
 }
 
 // ID is the container's full ID.

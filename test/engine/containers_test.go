@@ -118,6 +118,15 @@ func TestRunDetachedLogsExecStopRm(t *testing.T) {
 	if r := e.d.Run(strings.NewReader("piped\n"), "exec", "-i", "ticker", "cat"); r.Stdout != "piped\n" {
 		t.Fatalf("exec -i: %q %q", r.Stdout, r.Stderr)
 	}
+	if got := e.d.Must("exec", "-t", "-u", "user", "-w", "/tmp", "ticker", "sh", "-c", "tty; id -u; pwd"); got != "/dev/pts/0\r\n1000\r\n/tmp\r\n" {
+		t.Fatalf("exec -t: %q", got)
+	}
+	e.d.Must("exec", "-d", "ticker", "sh", "-c", "sleep 0.2; echo detached > /tmp/d")
+	waitFor(t, "exec -d", 5*time.Second, func() bool { return e.d.Run(nil, "exec", "ticker", "cat", "/tmp/d").Stdout == "detached\n" })
+	mustContain(t, "exec missing", e.d.Run(nil, "exec", "ticker", "nope").Stdout+e.d.Run(nil, "exec", "ticker", "nope").Stderr, "executable file not found")
+	if r := e.d.Run(nil, "exec", "ticker", "nope"); r.Code != 127 {
+		t.Fatalf("exec of a missing command: exit %d", r.Code)
+	}
 	start := time.Now()
 	if got := e.d.Must("stop", "ticker"); got != "ticker\n" {
 		t.Fatalf("stop printed %q", got)
@@ -482,6 +491,9 @@ func TestSecurityDefaultsAndOptions(t *testing.T) {
 	}
 	if out := run("--hostname", "boat", e.ref, "sh", "-c", "hostname; cat /etc/hostname").Stdout; out != "boat\nboat\n" {
 		t.Errorf("--hostname: %q", out)
+	}
+	if out := run("--cpu-shares", "512", "--cpuset-cpus", "0", e.ref, "sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpu.weight /sys/fs/cgroup/cpuset.cpus").Stdout; out != "512\n0\n" && out != "20\n0\n" {
+		t.Errorf("--cpu-shares 512 --cpuset-cpus 0: %q", out)
 	}
 	if out := run("--cpus", "0.5", "-m", "64m", e.ref, "sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/memory.max").Stdout; out != "50000\n67108864\n" && out != "50000 100000\n67108864\n" {
 		t.Errorf("--cpus 0.5 -m 64m: %q", out)
