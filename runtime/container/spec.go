@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	ctr "github.com/moby/moby/api/types/container"
 	"github.com/moby/sys/capability"
@@ -129,7 +130,7 @@ func (m *Manager) buildSpec(rec *record, rootfs string, dir string) (*runSpec, e
 		}
 	}
 
-	lc, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: rec.ID, Spec: spec})
+	lc, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: rec.ID, Spec: spec, NoPivotRoot: rootIsRamfs()})
 	if err != nil {
 		return nil, errdefs.InvalidArgument("container %s: %v", rec.ID, err)
 	}
@@ -438,3 +439,27 @@ func validateHostConfig(hc *ctr.HostConfig) error {
 	}
 	return nil
 }
+
+// rootIsRamfs reports whether the engine's own root is the initramfs
+// (rootfs), as when berth-agent runs as the VM's PID 1 without switching
+// root. pivot_root cannot move away from it, so containers are entered
+// with move-mount and chroot instead, as dockerd does with DOCKER_RAMDISK.
+var rootIsRamfs = sync.OnceValue(func() bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	root := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		// "36 0 0:1 / / rw - rootfs rootfs rw": mount point is field 5,
+		// the filesystem type follows the " - " separator.
+		f := strings.Fields(line)
+		if len(f) < 5 || f[4] != "/" {
+			continue
+		}
+		if _, after, ok := strings.Cut(line, " - "); ok {
+			root = strings.Fields(after)[0] // the last mount on / wins
+		}
+	}
+	return root == "rootfs" || root == "ramfs"
+})
