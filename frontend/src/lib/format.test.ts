@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ago, bytes, errText, mib, pullSummary, shortId } from './format';
+import { ago, bytes, errText, mib, pullSummary, shortId, statusLine } from './format';
 
 describe('format', () => {
   it('renders sizes in SI units as docker does', () => {
@@ -35,5 +35,12 @@ describe('format', () => {
     ]);
     expect(s).toEqual({ done: 1, count: 3, current: 50, total: 200, percent: 25 });
     expect(pullSummary([{ id: 'a', status: 'Pull complete', current: 10, total: 100 }]).percent).toBe(100);
+  });
+
+  it('keeps the part of the status that stays true', () => {
+    expect(statusLine('exited', 'Exited (137) 2 minutes ago')).toBe('Exited (137)');
+    expect(statusLine('running', 'Up 3 minutes')).toBe('');
+    expect(statusLine('running', 'Up 3 minutes (healthy)')).toBe('(healthy)');
+    expect(statusLine('created', 'Created')).toBe('');
   });
 });

@@ -56,3 +56,12 @@ export function pullSummary(layers: Layer[]): { done: number; count: number; cur
   if (count > 0 && done === count) percent = 100;
   return { done, count, current, total, percent };
 }
+
+/** statusLine is the engine's status without its age ("Up 3 minutes" is
+ * only true when listed; the list refreshes on events, not on a timer). */
+export function statusLine(state: string, status: string): string {
+  const exited = /^Exited \(\d+\)/.exec(status);
+  if (exited) return exited[0];
+  if (state === 'running') return /\(healthy\)|\(unhealthy\)|\(health: starting\)/.exec(status)?.[0] ?? '';
+  return '';
+}
