@@ -50,8 +50,11 @@ func main() {
 	}
 	g.backend = backend
 	g.tray = tray.New(g, log)
-	endTray := g.tray.Start() // on the main thread, before wails.Run
+	endTray, hasTray := g.tray.Start() // on the main thread, before wails.Run
 	defer endTray()
+	if !hasTray {
+		*hidden = false // nothing but the window would be left to reopen it
+	}
 
 	err = wails.Run(&options.App{
 		Title:             "Berth",
@@ -60,7 +63,7 @@ func main() {
 		MinWidth:          900,
 		MinHeight:         560,
 		StartHidden:       *hidden,
-		HideWindowOnClose: true, // the tray keeps running; Quit is in its menu
+		HideWindowOnClose: hasTray, // the tray keeps running; Quit is in its menu
 		BackgroundColour:  &options.RGBA{R: 0xf6, G: 0xf7, B: 0xf9, A: 0xff},
 		AssetServer:       &assetserver.Options{Assets: assets},
 		OnStartup: func(ctx context.Context) {

@@ -39,17 +39,17 @@ func New(actions Actions, log *slog.Logger) *Tray {
 // thread before wails.Run (macOS requires it). The returned function
 // removes the tray at exit.
 // Without a session bus (a bare X server, CI) there is no tray to show:
-// the window runs alone.
-func (t *Tray) Start() (end func()) {
+// ok is false and the window runs alone.
+func (t *Tray) Start() (end func(), ok bool) {
 	if runtime.GOOS == "linux" {
 		if _, err := dbus.SessionBus(); err != nil {
 			t.log.Warn("no tray icon: no D-Bus session bus", "err", err)
-			return func() {}
+			return func() {}, false
 		}
 	}
 	start, end := systray.RunWithExternalLoop(t.onReady, nil)
 	start()
-	return end
+	return end, true
 }
 
 func (t *Tray) onReady() {

@@ -69,8 +69,11 @@ func TestTrayOverDBus(t *testing.T) {
 
 	clicks := make(chan Action, 4)
 	tr := New(actionsFunc(func(a Action) { clicks <- a }), nil)
-	end := tr.Start()
+	end, ok := tr.Start()
 	defer end()
+	if !ok {
+		t.Fatal("no tray on a running session bus")
+	}
 	tr.Emit(desktop.EventMachine, desktop.MachineStatus{Hostd: true, Status: hostapi.Status{State: hostapi.Running}, Engine: desktop.EngineInfo{Version: "1.2"}})
 	tr.Emit(desktop.EventContainers, []desktop.Container{{ID: "c1", Name: "web", Image: "nginx", State: "running",
 		Ports: []desktop.Port{{Proto: "tcp", ContainerPort: 80, HostPort: 8080, URL: "http://localhost:8080"}}}})
