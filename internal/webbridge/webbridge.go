@@ -68,7 +68,12 @@ func (b *Bridge) Emit(name string, data any) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for ch := range b.subs {
-		ch <- msg // buffered generously; a page that stops reading stalls only itself
+		select {
+		case ch <- msg:
+		default: // a page that stopped reading is cut off, not waited for
+			close(ch)
+			delete(b.subs, ch)
+		}
 	}
 }
 
@@ -190,7 +195,9 @@ func (b *Bridge) events(w http.ResponseWriter, r *http.Request) {
 	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
-		delete(b.subs, ch)
+		if _, ok := b.subs[ch]; ok {
+			delete(b.subs, ch)
+		}
 		b.mu.Unlock()
 	}()
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -201,7 +208,10 @@ func (b *Bridge) events(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case msg := <-ch:
+		case msg, ok := <-ch:
+			if !ok {
+				return
+			}
 			fmt.Fprintf(w, "data: %s\n\n", msg)
 			fl.Flush()
 		}
