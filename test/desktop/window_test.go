@@ -52,11 +52,19 @@ func TestWindow(t *testing.T) {
 	}
 	bin := testkit.Binary(t, "berth-desktop")
 	a := testkit.StartAgent(t, testkit.AgentOptions{})
-	reg := testkit.StartRegistry(t, testkit.RegistryOptions{})
 	docker := testkit.NewDocker(t, a.Host)
-	testkit.Push(t, reg.Addr+"/berth/hello:latest", testkit.BusyboxImage(t))
-	docker.Must("pull", reg.Addr+"/berth/hello:latest")
-	docker.Must("tag", reg.Addr+"/berth/hello:latest", "berth/hello:latest")
+	// The real bundled image when `make hello` built it, else busybox in its place.
+	hello := filepath.Join(os.Getenv("BERTH_BIN"), "hello.tar")
+	realHello := os.Getenv("BERTH_BIN") != ""
+	if _, err := os.Stat(hello); err == nil && realHello {
+		docker.Must("load", "-i", hello)
+	} else {
+		realHello = false
+		reg := testkit.StartRegistry(t, testkit.RegistryOptions{})
+		testkit.Push(t, reg.Addr+"/berth/hello:latest", testkit.BusyboxImage(t))
+		docker.Must("pull", reg.Addr+"/berth/hello:latest")
+		docker.Must("tag", reg.Addr+"/berth/hello:latest", "berth/hello:latest")
+	}
 
 	home := t.TempDir()
 	ready := filepath.Join(home, "ready")
@@ -122,8 +130,11 @@ func TestWindow(t *testing.T) {
 	xdotool(t, d, "mousemove", strconv.Itoa(bx), strconv.Itoa(by), "click", "1")
 	deadline = time.Now().Add(30 * time.Second)
 	for {
-		out := docker.Must("ps", "-a", "--filter", "ancestor=berth/hello:latest", "--format", "{{.Image}}")
-		if strings.Contains(out, "berth/hello") {
+		out := docker.Must("ps", "-a", "--filter", "ancestor=berth/hello:latest", "--format", "{{.ID}} {{.Image}}")
+		if id, _, ok := strings.Cut(out, " berth/hello"); ok {
+			if realHello {
+				waitLogs(t, docker, strings.TrimSpace(id), "Hello from Berth!")
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -134,6 +145,21 @@ func TestWindow(t *testing.T) {
 	if dir := os.Getenv("BERTH_UPDATE_SCREENSHOTS"); dir != "" {
 		time.Sleep(time.Second)
 		savePNG(t, screenshot(t, d), filepath.Join(testkit.RepoRoot(), "docs", "screenshots", "window.png"))
+	}
+}
+
+func waitLogs(t *testing.T, docker *testkit.Docker, id, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := docker.Run(nil, "logs", id)
+		if strings.Contains(r.Stdout, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hello container never said %q; logs:\n%s%s", want, r.Stdout, r.Stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
