@@ -183,7 +183,13 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 		lc.Destroy()
 		return fail(err)
 	}
-	r.logs, err = openLogWriter(c.logPath(), rec.HostConfig.LogConfig.Type != "none")
+	logOpts, err := parseLogOptions(rec.HostConfig.LogConfig)
+	if err != nil {
+		stdio.closeAll()
+		lc.Destroy()
+		return fail(err)
+	}
+	r.logs, err = openLogWriter(c.logPath(), rec.HostConfig.LogConfig.Type != "none", logOpts)
 	if err != nil {
 		stdio.closeAll()
 		lc.Destroy()

@@ -4,11 +4,18 @@ package container
 
 import (
 	"bufio"
+	"path/filepath"
+	"strconv"
+
+	units "github.com/docker/go-units"
+	ctr "github.com/moby/moby/api/types/container"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/runtime/errdefs"
 	"os"
 	"sync"
 	"time"
@@ -25,27 +32,104 @@ type logEntry struct {
 	Time   time.Time `json:"time"`
 }
 
-// logWriter appends a run's output to the container's log file. Followers
-// are woken on every write and when the run ends.
+// logOptions are the json-file driver's --log-opt settings.
+type logOptions struct {
+	maxSize  int64 // rotate when the file reaches this size; 0: never
+	maxFiles int   // files kept, the current one included
+}
+
+// parseLogOptions reads dockerd's json-file options; unknown ones are
+// refused as dockerd refuses them.
+func parseLogOptions(cfg ctr.LogConfig) (logOptions, error) {
+	o := logOptions{maxFiles: 1}
+	for k, v := range cfg.Config {
+		switch k {
+		case "max-size":
+			n, err := units.RAMInBytes(v)
+			if err != nil || n < 0 {
+				return o, errdefs.InvalidArgument("invalid max-size %q for the json-file log driver", v)
+			}
+			o.maxSize = n
+		case "max-file":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return o, errdefs.InvalidArgument("invalid max-file %q for the json-file log driver: must be a positive number", v)
+			}
+			o.maxFiles = n
+		case "compress":
+			if b, _ := strconv.ParseBool(v); b {
+				return o, errdefs.InvalidArgument("compressed log files are not supported")
+			}
+		case "labels", "labels-regex", "env", "env-regex", "tag":
+			// accepted; they only add attributes dockerd writes as "attrs"
+		default:
+			return o, errdefs.InvalidArgument("unknown log opt '%s' for json-file log driver", k)
+		}
+	}
+	if o.maxFiles > 1 && o.maxSize == 0 {
+		return o, errdefs.InvalidArgument("max-file cannot be set without max-size")
+	}
+	return o, nil
+}
+
+// rotatedPath is the i-th older log file: path.1 is the newest rotated one.
+func rotatedPath(path string, i int) string {
+	if i == 0 {
+		return path
+	}
+	return path + "." + strconv.Itoa(i)
+}
+
+// logWriter appends a run's output to the container's log file, rotating
+// it at max-size. Followers are woken on every write and when the run ends.
 type logWriter struct {
 	mu      sync.Mutex
+	path    string
+	opts    logOptions
 	f       *os.File // nil for the "none" driver
+	size    int64
 	partial map[string][]byte
 	wake    chan struct{} // closed and replaced on each write
 	closed  bool
 }
 
-func openLogWriter(path string, enabled bool) (*logWriter, error) {
-	lw := &logWriter{partial: map[string][]byte{}, wake: make(chan struct{})}
+func openLogWriter(path string, enabled bool, opts logOptions) (*logWriter, error) {
+	lw := &logWriter{path: path, opts: opts, partial: map[string][]byte{}, wake: make(chan struct{})}
 	if !enabled {
 		return lw, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
+	if err := lw.openLocked(); err != nil {
+		return nil, err
 	}
-	lw.f = f
 	return lw, nil
+}
+
+func (lw *logWriter) openLocked() error {
+	f, err := os.OpenFile(lw.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("open log: %w", err)
+	}
+	lw.f, lw.size = f, st.Size()
+	return nil
+}
+
+// rotateLocked shifts path → path.1 → … keeping maxFiles files in all.
+func (lw *logWriter) rotateLocked() {
+	lw.f.Close()
+	lw.f = nil
+	if lw.opts.maxFiles <= 1 {
+		os.Remove(lw.path)
+	} else {
+		for i := lw.opts.maxFiles - 1; i >= 1; i-- {
+			os.Rename(rotatedPath(lw.path, i-1), rotatedPath(lw.path, i))
+		}
+	}
+	lw.openLocked() // on failure, logging stops for this run rather than failing it
 }
 
 // write logs p from stream ("stdout"/"stderr"), one entry per complete line.
@@ -56,8 +140,9 @@ func (lw *logWriter) write(stream string, p []byte) {
 		return
 	}
 	buf := append(lw.partial[stream], p...)
-	var out bytes.Buffer
 	now := time.Now().UTC()
+	var out bytes.Buffer
+	wrote := false
 	for {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 && len(buf) < maxLogLine {
@@ -67,12 +152,23 @@ func (lw *logWriter) write(stream string, p []byte) {
 		if i < 0 || n > maxLogLine {
 			n = maxLogLine
 		}
+		out.Reset()
 		encodeEntry(&out, buf[:n], stream, now)
 		buf = buf[n:]
+		// Rotate before an entry that would take the file past max-size,
+		// so no file holds more than max-size (or one entry).
+		if lw.opts.maxSize > 0 && lw.size > 0 && lw.size+int64(out.Len()) > lw.opts.maxSize {
+			lw.rotateLocked()
+			if lw.f == nil {
+				break
+			}
+		}
+		m, _ := lw.f.Write(out.Bytes())
+		lw.size += int64(m)
+		wrote = true
 	}
 	lw.partial[stream] = append(lw.partial[stream][:0], buf...)
-	if out.Len() > 0 {
-		lw.f.Write(out.Bytes())
+	if wrote {
 		lw.wakeLocked()
 	}
 }
@@ -106,6 +202,7 @@ func (lw *logWriter) close() {
 		}
 		lw.f.Write(out.Bytes())
 		lw.f.Close()
+		lw.f = nil
 	}
 	lw.wakeLocked()
 }
@@ -148,18 +245,31 @@ func (m *Manager) Logs(ctx context.Context, ref string, opts LogsOptions, fn fun
 	if driver == "none" {
 		return nil
 	}
-	f, err := os.Open(c.logPath())
-	if errors.Is(err, os.ErrNotExist) {
-		if !opts.Follow || lw == nil {
-			return nil
+	// Every file is opened before reading, oldest first, so a rotation
+	// during the read does not reorder what is sent.
+	path := c.logPath()
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
 		}
-		// Started but nothing written yet: the file appears on first output.
-		f, err = os.OpenFile(c.logPath(), os.O_RDONLY|os.O_CREATE, 0o640)
+	}()
+	rotated, _ := filepath.Glob(path + ".*")
+	for i := len(rotated); i >= 1; i-- {
+		if f, err := os.Open(rotatedPath(path, i)); err == nil {
+			files = append(files, f)
+		}
 	}
-	if err != nil {
+	cur, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) && opts.Follow && lw != nil {
+		// Started but nothing written yet: the file appears on first output.
+		cur, err = os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o640)
+	}
+	if err == nil {
+		files = append(files, cur)
+	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("logs: %w", err)
 	}
-	defer f.Close()
 
 	want := func(e *logEntry) bool {
 		if (e.Stream == "stdout" && !opts.Stdout) || (e.Stream == "stderr" && !opts.Stderr) {
@@ -175,7 +285,7 @@ func (m *Manager) Logs(ctx context.Context, ref string, opts LogsOptions, fn fun
 		return fn(LogMessage{Stream: e.Stream, Line: []byte(e.Log), Time: e.Time})
 	}
 
-	r := bufio.NewReaderSize(f, 64<<10)
+	var r *bufio.Reader
 	var pending []byte
 	readEntry := func() (*logEntry, error) {
 		for {
@@ -203,37 +313,41 @@ func (m *Manager) Logs(ctx context.Context, ref string, opts LogsOptions, fn fun
 
 	// The backlog, with --tail applied over the lines that pass the filters.
 	var tail []*logEntry
-	for {
-		e, err := readEntry()
-		if err != nil {
-			break
-		}
-		if past(e) {
-			return flushTail(tail, emit)
-		}
-		if !want(e) {
-			continue
-		}
-		if opts.Tail < 0 {
-			if err := emit(e); err != nil {
-				return err
+	for _, f := range files {
+		r, pending = bufio.NewReaderSize(f, 64<<10), nil
+		for {
+			e, err := readEntry()
+			if err != nil {
+				break
 			}
-			continue
+			if past(e) {
+				return flushTail(tail, emit)
+			}
+			if !want(e) {
+				continue
+			}
+			if opts.Tail < 0 {
+				if err := emit(e); err != nil {
+					return err
+				}
+				continue
+			}
+			if opts.Tail == 0 {
+				continue
+			}
+			if len(tail) == opts.Tail {
+				tail = tail[1:]
+			}
+			tail = append(tail, e)
 		}
-		if opts.Tail == 0 {
-			continue
-		}
-		if len(tail) == opts.Tail {
-			tail = tail[1:]
-		}
-		tail = append(tail, e)
 	}
 	if err := flushTail(tail, emit); err != nil {
 		return err
 	}
-	if !opts.Follow || lw == nil {
+	if !opts.Follow || lw == nil || len(files) == 0 {
 		return nil
 	}
+	cur = files[len(files)-1]
 	for {
 		wake, closed := lw.waitChan()
 		for {
@@ -250,6 +364,13 @@ func (m *Manager) Logs(ctx context.Context, ref string, opts LogsOptions, fn fun
 				}
 			}
 		}
+		// Rotated: what was written to the old file has been read; go on
+		// with the one written after it.
+		if f := nextLogFile(path, cur); f != nil {
+			files = append(files, f)
+			cur, r, pending = f, bufio.NewReaderSize(f, 64<<10), nil
+			continue
+		}
 		if closed {
 			return nil
 		}
@@ -259,6 +380,38 @@ func (m *Manager) Logs(ctx context.Context, ref string, opts LogsOptions, fn fun
 		case <-wake:
 		}
 	}
+}
+
+// nextLogFile opens the file written after cur, when cur has been rotated
+// away from path (nil while cur is still the current file). After
+// rotations path.k is cur, so path.(k-1) follows it.
+func nextLogFile(path string, cur *os.File) *os.File {
+	old, err := cur.Stat()
+	if err != nil {
+		return nil
+	}
+	if st, err := os.Stat(path); err != nil || os.SameFile(st, old) {
+		return nil
+	}
+	next := path // cur fell off the end: go on with what is left
+	for k := 1; ; k++ {
+		st, err := os.Stat(rotatedPath(path, k))
+		if err != nil {
+			if k > 1 {
+				next = rotatedPath(path, k-1)
+			}
+			break
+		}
+		if os.SameFile(st, old) {
+			next = rotatedPath(path, k-1)
+			break
+		}
+	}
+	f, err := os.Open(next)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 func flushTail(tail []*logEntry, emit func(*logEntry) error) error {

@@ -4,6 +4,7 @@ package container
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -538,5 +539,73 @@ func TestUlimits(t *testing.T) {
 	opts.HostConfig = &ctr.HostConfig{Resources: ctr.Resources{Ulimits: []*ctr.Ulimit{{Name: "nofile", Soft: 512, Hard: 1024}}}}
 	if r := e.run(t, opts, nil); r.Stdout != "512\n1024\n" {
 		t.Fatalf("ulimits: %q %q", r.Stdout, r.Stderr)
+	}
+}
+
+func TestLogRotation(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	opts := cmd("sh", "-c", "i=0; while [ $i -lt 400 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done")
+	opts.HostConfig = &ctr.HostConfig{LogConfig: ctr.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "8k", "max-file": "3"}}}
+	r := e.run(t, opts, nil)
+	if r.Code != 0 {
+		t.Fatalf("exit %d", r.Code)
+	}
+	c, _ := e.m.Get(r.ID)
+	for i, name := range []string{c.LogPath(), c.LogPath() + ".1", c.LogPath() + ".2"} {
+		st, err := os.Stat(name)
+		if err != nil || st.Size() > 8<<10+200 {
+			t.Fatalf("log file %d: %v %v", i, st, err)
+		}
+	}
+	if _, err := os.Stat(c.LogPath() + ".3"); err == nil {
+		t.Fatal("more than max-file files kept")
+	}
+	var lines []string
+	e.m.Logs(ctx, r.ID, LogsOptions{Stdout: true, Tail: -1}, func(m LogMessage) error {
+		lines = append(lines, strings.SplitN(string(m.Line), "-", 3)[1])
+		return nil
+	})
+	// What is kept is the newest lines, in order, ending with the last one.
+	if len(lines) < 100 || lines[len(lines)-1] != "399" {
+		t.Fatalf("%d lines kept, last %v", len(lines), lines[len(lines)-1:])
+	}
+	for i := 1; i < len(lines); i++ {
+		if a, b := lines[i-1], lines[i]; len(a) > len(b) || len(a) == len(b) && a >= b {
+			t.Fatalf("out of order at %d: %s then %s", i, a, b)
+		}
+	}
+	var tail []string
+	e.m.Logs(ctx, r.ID, LogsOptions{Stdout: true, Tail: 3}, func(m LogMessage) error {
+		tail = append(tail, strings.SplitN(string(m.Line), "-", 3)[1])
+		return nil
+	})
+	if strings.Join(tail, ",") != "397,398,399" {
+		t.Fatalf("tail across rotation: %v", tail)
+	}
+	bad := cmd("true")
+	bad.HostConfig = &ctr.HostConfig{LogConfig: ctr.LogConfig{Type: "json-file", Config: map[string]string{"max-sise": "1m"}}}
+	if _, _, err := e.m.Create(ctx, bad); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("unknown log opt: %v", err)
+	}
+}
+
+func TestLogFollowAcrossRotation(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	opts := cmd("sh", "-c", "sleep 0.3; i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done")
+	opts.HostConfig = &ctr.HostConfig{LogConfig: ctr.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "4k", "max-file": "10"}}}
+	id, _, _ := e.m.Create(ctx, opts)
+	e.m.Start(ctx, id)
+	n := 0
+	err := e.m.Logs(ctx, id, LogsOptions{Stdout: true, Follow: true, Tail: -1}, func(m LogMessage) error {
+		if want := fmt.Sprintf("line-%d-", n); !strings.HasPrefix(string(m.Line), want) {
+			return fmt.Errorf("got %q, want %s…", m.Line, want)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n != 300 {
+		t.Fatalf("followed %d lines: %v", n, err)
 	}
 }

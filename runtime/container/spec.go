@@ -433,7 +433,11 @@ func validateHostConfig(hc *ctr.HostConfig) error {
 		return errdefs.NotImplemented("--init is not supported: run your own init as the entrypoint")
 	}
 	switch hc.LogConfig.Type {
-	case "", "json-file", "none":
+	case "", "json-file":
+		if _, err := parseLogOptions(hc.LogConfig); err != nil {
+			return err
+		}
+	case "none":
 	default:
 		return errdefs.InvalidArgument("logging driver %q is not supported: use json-file or none", hc.LogConfig.Type)
 	}
