@@ -63,7 +63,7 @@ func startDockerd(b *Bench) *Engine {
 		cmd.Process.Signal(syscall.SIGTERM)
 		waitExit(cmd, 20*time.Second)
 		exec.Command("ip", "link", "del", bridge).Run()
-		exec.Command("umount", "-R", dir).Run()
+		unmountUnder(dir)
 		os.RemoveAll(dir)
 	}
 	e := &Engine{Name: "dockerd", Host: "unix://" + sock, Docker: testkit.NewDocker(b.T, "unix://"+sock),
@@ -104,7 +104,7 @@ func startPodman(b *Bench) *Engine {
 	stop := func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		waitExit(cmd, 20*time.Second)
-		exec.Command("umount", "-R", filepath.Join(dir, "storage")).Run()
+		unmountUnder(dir)
 		os.RemoveAll(dir)
 	}
 	e := &Engine{Name: "podman", Host: "unix://" + sock, Docker: testkit.NewDocker(b.T, "unix://"+sock),
@@ -178,4 +178,22 @@ func processTree(pid int) []int {
 		out = append(out, children[out[i]]...)
 	}
 	return out
+}
+
+// unmountUnder unmounts whatever an engine left mounted below dir, deepest
+// first, so its state directory can be deleted.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		syscall.Unmount(points[i], syscall.MNT_DETACH)
+	}
 }

@@ -630,6 +630,15 @@ func (m *Manager) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// Created containers keep their root filesystem mounted from create to
+	// start; an engine that stops takes those mounts down with it.
+	for _, c := range cs {
+		if !c.snapshot().State.Running() {
+			if err := m.cfg.RootFS.Unmount(c.rec.ID); err != nil {
+				m.log.Warn("unmount rootfs on shutdown", "container", c.rec.ID, "err", err)
+			}
+		}
+	}
 	done := make(chan struct{})
 	go func() { m.bg.Wait(); close(done) }()
 	select {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	ctr "github.com/moby/moby/api/types/container"
+	"github.com/moby/sys/mountinfo"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
 )
@@ -420,7 +421,8 @@ func TestNoLeaksAfterRemove(t *testing.T) {
 	cycle(false) // warm up lazily created runtime state
 	cycle(true)
 	time.Sleep(200 * time.Millisecond)
-	fds, gor, mounts := countFDs(t), runtime.NumGoroutine(), countMounts(t)
+	base := filepath.Dir(e.cfg.Root)
+	fds, gor, mounts := countFDs(t), runtime.NumGoroutine(), countMounts(t, base)
 	before, _ := os.ReadFile("/proc/self/mountinfo")
 	mntns, _ := os.Readlink("/proc/self/ns/mnt")
 	for i := 0; i < 10; i++ {
@@ -438,7 +440,7 @@ func TestNoLeaksAfterRemove(t *testing.T) {
 	if ns, _ := os.Readlink("/proc/self/ns/mnt"); ns != mntns {
 		t.Errorf("main thread moved from mount namespace %s to %s", mntns, ns)
 	}
-	if n := countMounts(t); n != mounts {
+	if n := countMounts(t, base); n != mounts {
 		b, _ := os.ReadFile("/proc/self/mountinfo")
 		t.Errorf("mounts: %d before, %d after\n%s\n----\n%s", mounts, n, before, b)
 	}
@@ -466,12 +468,14 @@ func countFDs(t *testing.T) int {
 	return len(entries)
 }
 
-func countMounts(t *testing.T) int {
+// countMounts counts this process's mounts under dir (other tests on the
+// machine mount and unmount elsewhere meanwhile).
+func countMounts(t *testing.T, dir string) int {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Count(string(b), "\n")
+	return strings.Count(string(b), dir)
 }
 
 func goroutines() string {
@@ -607,5 +611,24 @@ func TestLogFollowAcrossRotation(t *testing.T) {
 	})
 	if err != nil || n != 300 {
 		t.Fatalf("followed %d lines: %v", n, err)
+	}
+}
+
+func TestCloseUnmountsCreatedContainers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id, _, err := e.m.Create(ctx, cmd("true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := filepath.Join(filepath.Dir(e.cfg.Root), "rootfs", id, "merged")
+	if ok, _ := mountinfo.Mounted(merged); !ok {
+		t.Fatal("created container has no rootfs mounted")
+	}
+	if err := e.m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := mountinfo.Mounted(merged); ok {
+		t.Fatal("rootfs still mounted after Close")
 	}
 }
