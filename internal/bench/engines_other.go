@@ -65,6 +65,7 @@ func startDockerd(b *Bench) *Engine {
 		exec.Command("ip", "link", "del", bridge).Run()
 		unmountUnder(dir)
 		os.RemoveAll(dir)
+		testkit.RemoveCgroup("/bench-dockerd-" + id)
 	}
 	e := &Engine{Name: "dockerd", Host: "unix://" + sock, Docker: testkit.NewDocker(b.T, "unix://"+sock),
 		Pids: func() []int { return processTree(cmd.Process.Pid) }, Stop: stop}

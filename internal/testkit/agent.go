@@ -56,8 +56,10 @@ func StartAgent(t T, opts AgentOptions) *Agent {
 		Args: append([]string{"--root", root, "--host", "unix://" + sock,
 			"--cgroup-parent", "/berth-test-" + hex.EncodeToString(id[:]), "--log-level", "debug"}, opts.Args...)}
 	a.Start()
+	cgroupParent := "/berth-test-" + hex.EncodeToString(id[:])
 	t.Cleanup(func() {
 		a.Stop()
+		RemoveCgroup(cgroupParent)
 		if t.Failed() {
 			t.Logf("berth-agent log (tail):\n%s", a.LogTail(8000))
 		}
@@ -182,4 +184,28 @@ func (w syncWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
+}
+
+// RemoveCgroup removes the (empty) cgroup at path, e.g. "/berth-test-1a2b",
+// and its empty children from every hierarchy, v1 or v2, so test runs leave
+// no cgroups behind. Cgroups that still hold processes stay.
+func RemoveCgroup(path string) {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup")
+	for _, root := range roots {
+		dir := filepath.Join(root, path)
+		if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err != nil {
+			continue
+		}
+		var dirs []string
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+	}
 }
