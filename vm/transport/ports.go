@@ -10,6 +10,7 @@ import (
 const (
 	PortControl uint32 = 1024 // guest-agent/control: health, shutdown, time, fstrim
 	PortEngine  uint32 = 2375 // the Docker Engine API
+	PortNet     uint32 = 1025 // the dial service: TCP/UDP addresses inside the guest (DialNet)
 )
 
 // GuestDialer reaches a service in the guest by port.
