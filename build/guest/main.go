@@ -6,7 +6,8 @@
 //
 // The packages are pinned with their sha256 in guest.lock and downloaded
 // once with `apt-get download` into build/guest/cache/ARCH. The initramfs
-// holds the base (modules, mke2fs and its libraries: reproducible, the
+// holds the base (modules, mke2fs/e2fsck/resize2fs and their libraries,
+// busybox for `berth shell`: reproducible, the
 // sha256 of its cpio is pinned in guest.lock too) plus /init and the
 // preloaded images. `-update-lock` re-resolves
 // the packages to the newest Debian has and rewrites the lock.
@@ -44,11 +45,11 @@ const (
 // The packages the image is made of; the kernel meta package is resolved to
 // the versioned one it depends on.
 func wanted(arch string) []string {
-	return []string{"linux-image-cloud-" + arch, "e2fsprogs", "libext2fs2", "libcom-err2", "libblkid1", "libuuid1", "libc6"}
+	return []string{"linux-image-cloud-" + arch, "e2fsprogs", "libext2fs2", "libcom-err2", "libblkid1", "libuuid1", "libc6", "busybox-static"}
 }
 
 // Programs copied with their shared libraries and loader.
-var programs = []string{"sbin/mke2fs", "sbin/e2fsck"}
+var programs = []string{"sbin/mke2fs", "sbin/e2fsck", "sbin/resize2fs"}
 
 var multiarch = map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
 
@@ -128,6 +129,9 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 		}
 	}
 	base.file("etc/mke2fs.conf", filepath.Join(root, "etc/mke2fs.conf"), 0o644)
+	// busybox (static) is `berth shell`'s shell and tools; PID 1 makes its
+	// applet links when the first shell opens.
+	base.file("bin/busybox", filepath.Join(root, "bin/busybox"), 0o755)
 
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err

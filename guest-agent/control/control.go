@@ -52,6 +52,7 @@ type Disk struct {
 	UsedBytes uint64 `json:"used_bytes"`
 	FreeBytes uint64 `json:"free_bytes"`
 	Formatted bool   `json:"formatted_this_boot,omitempty"`
+	Grown     bool   `json:"grown_this_boot,omitempty"` // the filesystem grew to a bigger disk
 }
 
 // Share is a host folder mounted in the guest.
@@ -126,6 +127,9 @@ func Handler(m Machine) http.Handler {
 		}
 		reply(w, http.StatusOK, Trimmed{Bytes: n})
 	})
+	if sh, ok := m.(Shells); ok {
+		registerShell(mux, sh)
+	}
 	return mux
 }
 
@@ -141,6 +145,15 @@ func reply(w http.ResponseWriter, code int, v any) {
 
 func replyErr(w http.ResponseWriter, code int, err error) {
 	reply(w, code, errorBody{Message: err.Error()})
+}
+
+// errorMessage reads an error answer's message (or says there was none).
+func errorMessage(r io.Reader) string {
+	var e errorBody
+	if json.NewDecoder(io.LimitReader(r, 64<<10)).Decode(&e) != nil || e.Message == "" {
+		return "no message"
+	}
+	return e.Message
 }
 
 // Client calls the control API over connections from Dial (a driver's
@@ -175,9 +188,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		var e errorBody
-		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
-		return fmt.Errorf("guest control %s %s: %s: %s", method, path, resp.Status, e.Message)
+		return fmt.Errorf("guest control %s %s: %s: %s", method, path, resp.Status, errorMessage(resp.Body))
 	}
 	if out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {

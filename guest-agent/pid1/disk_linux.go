@@ -2,6 +2,7 @@ package pid1
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,74 @@ func setupDisk(dev string) (formatted bool, err error) {
 		return formatted, fmt.Errorf("data disk %s: mount: %w", dev, err)
 	}
 	return formatted, nil
+}
+
+// growFS grows the mounted data filesystem to fill its disk when the host
+// made the disk bigger (`berth start --disk`): ext4 grows online. A disk
+// larger by less than growSlack is left alone.
+func growFS(dev string) (grown bool, err error) {
+	devSize, err := blockSize(dev)
+	if err != nil {
+		return false, err
+	}
+	fsSize, err := ext4Size(dev)
+	if err != nil {
+		return false, err
+	}
+	if devSize < fsSize+growSlack {
+		return false, nil
+	}
+	if err := run("/usr/sbin/resize2fs", dev); err != nil {
+		return false, fmt.Errorf("grow %s from %d to %d MiB: %w", dev, fsSize>>20, devSize>>20, err)
+	}
+	return true, nil
+}
+
+const growSlack = 64 << 20
+
+func blockSize(dev string) (uint64, error) {
+	f, err := os.Open(dev)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n uint64
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKGETSIZE64, uintptr(unsafe.Pointer(&n))); e != 0 {
+		return 0, fmt.Errorf("size of %s: %w", dev, e)
+	}
+	return n, nil
+}
+
+// ext4Size reads the filesystem's size from its superblock (at byte 1024).
+func ext4Size(dev string) (uint64, error) {
+	f, err := os.Open(dev)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sb := make([]byte, 1024)
+	if _, err := f.ReadAt(sb, 1024); err != nil {
+		return 0, fmt.Errorf("superblock of %s: %w", dev, err)
+	}
+	return ext4SuperSize(sb)
+}
+
+// ext4SuperSize is the size a superblock gives: blocks (low word at 0x4,
+// high word at 0x150 with the 64bit feature) times the block size
+// (1024 << s_log_block_size at 0x18).
+func ext4SuperSize(sb []byte) (uint64, error) {
+	if len(sb) < 0x158 || binary.LittleEndian.Uint16(sb[0x38:]) != 0xEF53 {
+		return 0, errors.New("not an ext4 superblock")
+	}
+	blocks := uint64(binary.LittleEndian.Uint32(sb[0x4:]))
+	if binary.LittleEndian.Uint32(sb[0x60:])&0x80 != 0 { // INCOMPAT_64BIT
+		blocks |= uint64(binary.LittleEndian.Uint32(sb[0x150:])) << 32
+	}
+	logBS := binary.LittleEndian.Uint32(sb[0x18:])
+	if logBS > 6 {
+		return 0, fmt.Errorf("bad block size 1024<<%d", logBS)
+	}
+	return blocks * (1024 << logBS), nil
 }
 
 type diskKind int

@@ -26,6 +26,7 @@ const (
 	runDir        = "/run/berth"
 	engineSocket  = runDir + "/docker.sock"
 	controlSocket = runDir + "/control.sock"
+	netSocket     = runDir + "/net.sock"
 	engineRoot    = dataDir + "/berth"
 )
 
@@ -41,6 +42,7 @@ type Init struct {
 	mu        sync.Mutex
 	bootErr   error
 	formatted bool
+	grown     bool
 	diskOK    bool
 	bootTime  time.Duration // kernel start → engine answering
 	shares    []control.Share
@@ -96,8 +98,17 @@ func (p *Init) run() {
 		}
 	}()
 	formatted, err := setupDisk(cfg.DataDisk)
+	grown := false
+	if err == nil && !formatted {
+		var gerr error
+		if grown, gerr = growFS(cfg.DataDisk); gerr != nil {
+			p.log.Warn("data disk", "err", gerr)
+		} else if grown {
+			p.log.Info("data disk grown to fill its device", "device", cfg.DataDisk)
+		}
+	}
 	p.mu.Lock()
-	p.formatted, p.diskOK = formatted, err == nil
+	p.formatted, p.grown, p.diskOK = formatted, grown, err == nil
 	p.mu.Unlock()
 	p.log.Debug("data disk mounted", "since_init", time.Since(t0))
 	if err != nil {
@@ -216,6 +227,13 @@ func (p *Init) serveControl() error {
 	}
 	srv := &http.Server{Handler: control.Handler(p), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
+	// The dial service: the host reaches the guest's TCP and UDP ports
+	// (containers' published ports) through it.
+	nl, err := transport.Listen("unix://" + netSocket)
+	if err != nil {
+		return err
+	}
+	go transport.ServeNet(nl, p.log)
 	return nil
 }
 
@@ -225,6 +243,7 @@ func (p *Init) serveHost() {
 	g := &transport.GuestMux{Log: p.log, Routes: transport.Routes{
 		transport.PortEngine:  "unix://" + engineSocket,
 		transport.PortControl: "unix://" + controlSocket,
+		transport.PortNet:     "unix://" + netSocket,
 	}}
 	ctx := context.Background()
 	if m, _ := filepath.Glob("/sys/bus/virtio/drivers/vmw_vsock_virtio_transport/virtio*"); len(m) > 0 {
@@ -280,7 +299,7 @@ func (p *Init) Health(ctx context.Context) control.Health {
 		Time:          time.Now().UTC(),
 		MemTotalMiB:   int(uint64(si.Totalram) * uint64(si.Unit) >> 20),
 		MemAvailMiB:   int((uint64(si.Freeram) + uint64(si.Bufferram)) * uint64(si.Unit) >> 20),
-		Disk:          control.Disk{Device: p.cfg.DataDisk, Mounted: p.diskOK, Formatted: p.formatted},
+		Disk:          control.Disk{Device: p.cfg.DataDisk, Mounted: p.diskOK, Formatted: p.formatted, Grown: p.grown},
 	}
 	if p.bootErr != nil {
 		h.BootError = p.bootErr.Error()

@@ -265,8 +265,11 @@ func (d *Driver) prepare(m *driver.Machine) error {
 	case err != nil:
 		return err
 	case fi.Size() < size:
-		d.log.Warn("data disk is smaller than asked; growing it (the filesystem is not grown yet)", "have", fi.Size(), "want", size)
+		// The guest's PID 1 grows the filesystem to match at boot.
+		d.log.Info("growing the data disk", "from_GiB", fi.Size()>>30, "to_GiB", m.DiskGiB)
 		return os.Truncate(disk, size)
+	case fi.Size() > size:
+		d.log.Warn("data disk is bigger than asked; disks never shrink", "have_GiB", fi.Size()>>30, "asked_GiB", m.DiskGiB)
 	}
 	return nil
 }

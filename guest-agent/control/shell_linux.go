@@ -1,0 +1,196 @@
+package control
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// shells serves /shell for m, keeping each open terminal for resizes.
+type shells struct {
+	m     Shells
+	mu    sync.Mutex
+	tt    map[string]*os.File // shell ID → its pty master
+	exits map[string]exit     // shell ID → how it ended, kept a while
+}
+
+type exit struct {
+	code int
+	at   time.Time
+}
+
+// exitKeep is how long a shell's exit code can be asked for.
+const exitKeep = time.Minute
+
+func registerShell(mux *http.ServeMux, m Shells) {
+	s := &shells{m: m, tt: map[string]*os.File{}, exits: map[string]exit{}}
+	mux.HandleFunc("POST /shell", s.open)
+	mux.HandleFunc("POST /shell/{id}/resize", s.resize)
+	mux.HandleFunc("GET /shell/{id}/exit", s.exit)
+}
+
+var termName = regexp.MustCompile(`^[A-Za-z0-9._+-]{1,64}$`)
+
+// size reads rows and cols (a terminal of 0×0 is refused: shells draw
+// nothing sensible on it).
+func size(q map[string][]string) (rows, cols uint16, err error) {
+	get := func(k string, def int) (uint16, error) {
+		v := ""
+		if len(q[k]) > 0 {
+			v = q[k][0]
+		}
+		if v == "" {
+			return uint16(def), nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return 0, fmt.Errorf("%s=%q: want 1-10000", k, v)
+		}
+		return uint16(n), nil
+	}
+	if rows, err = get("rows", 24); err != nil {
+		return
+	}
+	cols, err = get("cols", 80)
+	return
+}
+
+func (s *shells) open(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	rows, cols, err := size(q)
+	if err != nil {
+		replyErr(w, http.StatusBadRequest, err)
+		return
+	}
+	term := q.Get("term")
+	if term == "" {
+		term = "xterm-256color"
+	}
+	if !termName.MatchString(term) {
+		replyErr(w, http.StatusBadRequest, fmt.Errorf("term=%q: not a terminal name", term))
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		replyErr(w, http.StatusInternalServerError, errors.New("connection cannot be hijacked"))
+		return
+	}
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		replyErr(w, http.StatusInternalServerError, fmt.Errorf("open a terminal: %w", err))
+		return
+	}
+	pty.Setsize(ptmx, &pty.Winsize{Rows: rows, Cols: cols})
+	env := []string{"TERM=" + term, "HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/sh",
+		"PATH=/usr/sbin:/usr/bin:/sbin:/bin", `PS1=\u@\h:\w\$ `}
+	exited, err := s.m.StartShell(q["cmd"], env, tty)
+	tty.Close()
+	if err != nil {
+		ptmx.Close()
+		replyErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		ptmx.Close()
+		return
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	s.mu.Lock()
+	s.tt[id] = ptmx
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.tt, id)
+		s.mu.Unlock()
+		ptmx.Close() // the shell, if still there, gets SIGHUP
+		conn.Close()
+	}()
+	fmt.Fprintf(brw, "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n%s: %s\r\n\r\n", ShellHeader, id)
+	if err := brw.Flush(); err != nil {
+		return
+	}
+	// Input: what the client sent after the request (in brw), then the
+	// connection. A pty cannot be half-closed: the end of the input is
+	// typed as Ctrl-D, which a shell reading a line takes as end of file.
+	go func() {
+		if _, err := io.Copy(ptmx, brw); err == nil {
+			ptmx.Write([]byte{4})
+		}
+	}()
+	out := make(chan struct{})
+	go func() {
+		io.Copy(conn, ptmx) // ends with EIO once no process holds the terminal
+		close(out)
+	}()
+	code := -1
+	select {
+	case <-out:
+		select { // the terminal closes just before the exit is reaped
+		case code = <-exited:
+		case <-time.After(2 * time.Second):
+		}
+	case code = <-exited:
+		// The shell is gone; output it wrote is drained unless a child it
+		// left behind keeps the terminal open.
+		select {
+		case <-out:
+		case <-time.After(time.Second):
+		}
+	}
+	if code >= 0 {
+		s.mu.Lock()
+		for id, e := range s.exits {
+			if time.Since(e.at) > exitKeep {
+				delete(s.exits, id)
+			}
+		}
+		s.exits[id] = exit{code: code, at: time.Now()}
+		s.mu.Unlock()
+	}
+}
+
+// exit answers how shell id ended: {"exitCode": N}, or 404 while it runs
+// (or when it is long gone).
+func (s *shells) exit(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	e, ok := s.exits[r.PathValue("id")]
+	s.mu.Unlock()
+	if !ok {
+		replyErr(w, http.StatusNotFound, fmt.Errorf("no exit code for shell %q", r.PathValue("id")))
+		return
+	}
+	reply(w, http.StatusOK, ShellExit{ExitCode: e.code})
+}
+
+func (s *shells) resize(w http.ResponseWriter, r *http.Request) {
+	rows, cols, err := size(r.URL.Query())
+	if err != nil {
+		replyErr(w, http.StatusBadRequest, err)
+		return
+	}
+	s.mu.Lock()
+	ptmx := s.tt[r.PathValue("id")]
+	s.mu.Unlock()
+	if ptmx == nil {
+		replyErr(w, http.StatusNotFound, fmt.Errorf("no shell %q", r.PathValue("id")))
+		return
+	}
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: rows, Cols: cols}); err != nil {
+		replyErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
