@@ -91,6 +91,9 @@ type Info struct {
 	Accel       string // accelerator chosen at the last start
 	Vsock       bool   // guest ports carried by vsock (else virtio-serial, or local sockets)
 	FileSharing string // "virtiofs", "9p", "native", "" (none)
+	// HostPorts: containers' published ports already listen on the host
+	// (the engine runs there), so the host agent forwards none.
+	HostPorts bool
 }
 
 // ErrNotRunning is returned by DialGuest when no machine runs. (Stop of a

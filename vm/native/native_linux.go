@@ -44,7 +44,7 @@ func New(log *slog.Logger) *Driver {
 
 // Info implements driver.Driver.
 func (d *Driver) Info() driver.Info {
-	return driver.Info{Name: "native", FileSharing: "native"}
+	return driver.Info{Name: "native", FileSharing: "native", HostPorts: true}
 }
 
 // Socket is the Engine API socket of machine m.

@@ -14,11 +14,13 @@ import (
 	"strconv"
 
 	"github.com/berth-dev/berth/app/config"
+	"github.com/berth-dev/berth/guest-agent/control"
 )
 
 // Client talks to a running hostd.
 type Client struct {
-	hc *http.Client
+	hc     *http.Client
+	socket string
 }
 
 // NewClient returns a client for the hostd socket at path.
@@ -27,7 +29,7 @@ func NewClient(socket string) *Client {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", socket)
 	}}
-	return &Client{hc: &http.Client{Transport: tr}}
+	return &Client{hc: &http.Client{Transport: tr}, socket: socket}
 }
 
 // ErrNotRunning means no hostd answers on the socket.
@@ -171,6 +173,40 @@ func (c *Client) SaveSettings(ctx context.Context, s config.Settings) (SettingsR
 	var out SettingsResponse
 	_, err := c.do(ctx, http.MethodPut, "/settings", nil, s, &out)
 	return out, err
+}
+
+// Shell opens a root shell in the VM (a command instead with o.Cmd): the
+// connection carries its terminal; id names it for ResizeShell. The
+// connection closes when the shell exits.
+func (c *Client) Shell(ctx context.Context, o control.ShellOptions) (conn net.Conn, id string, err error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", c.socket)
+	if err != nil {
+		return nil, "", ErrNotRunning
+	}
+	conn, resp, err := control.Upgrade(ctx, nc, "hostd", "/shell?"+o.Query().Encode())
+	if err != nil {
+		nc.Close()
+		return nil, "", fmt.Errorf("shell: %w", err)
+	}
+	return conn, resp.Header.Get(control.ShellHeader), nil
+}
+
+// ResizeShell sets the terminal size of shell id.
+func (c *Client) ResizeShell(ctx context.Context, id string, rows, cols uint16) error {
+	q := url.Values{"rows": {strconv.Itoa(int(rows))}, "cols": {strconv.Itoa(int(cols))}}
+	resp, err := c.do(ctx, http.MethodPost, "/shell/"+url.PathEscape(id)+"/resize", q, nil, nil)
+	if err == nil {
+		resp.Body.Close()
+	}
+	return err
+}
+
+// ShellExitCode returns how shell id ended, once its connection closed.
+func (c *Client) ShellExitCode(ctx context.Context, id string) (int, error) {
+	var e control.ShellExit
+	_, err := c.do(ctx, http.MethodGet, "/shell/"+url.PathEscape(id)+"/exit", nil, nil, &e)
+	return e.ExitCode, err
 }
 
 // Shutdown asks hostd to exit, stopping the VM first when stopVM is set.

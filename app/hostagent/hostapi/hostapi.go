@@ -11,7 +11,13 @@
 //	GET  /logs?source=S&tail=N&follow=1 → text; S is hostd, agent or console
 //	GET  /settings               → SettingsResponse
 //	PUT  /settings               → SettingsResponse; invalid settings → 400 with Error.Fields
-//	POST /shutdown?stopVM=1      → 202; hostd exits (stopping the VM when asked)
+//	POST /shutdown?stopVM=1      → 202; hostd exits. The VM never outlives hostd
+//	                               (no one would forward its socket): it is
+//	                               stopped cleanly either way.
+//	POST /shell?rows=R&cols=C&term=T&cmd=…  Upgrade: tcp → 101, then a root
+//	                               terminal in the VM (X-Berth-Shell: ID)
+//	POST /shell/{id}/resize?rows=R&cols=C   → 204
+//	GET  /shell/{id}/exit          → {"exitCode": N} once the shell ended
 //
 // Errors are {"message": "...", "fields": [...]} with a 4xx/5xx status.
 package hostapi
@@ -46,8 +52,10 @@ type Status struct {
 	EngineVersion string    `json:"engineVersion,omitempty"` // from the engine's /version
 	HostdVersion  string    `json:"hostdVersion"`
 	StartedAt     time.Time `json:"startedAt,omitzero"`
-	Restarts      int       `json:"restarts"`        // VM restarts after crashes since hostd started
-	Error         string    `json:"error,omitempty"` // why the state is Error, or the last crash
+	Restarts      int       `json:"restarts"`               // VM restarts after crashes since hostd started
+	Kernel        string    `json:"kernel,omitempty"`       // the guest's kernel release
+	AgentVersion  string    `json:"agentVersion,omitempty"` // berth-agent in the guest
+	Error         string    `json:"error,omitempty"`        // why the state is Error, or the last crash
 	// Ports are the published ports hostd forwards from the host.
 	Ports []ForwardedPort `json:"ports,omitempty"`
 }
