@@ -96,7 +96,7 @@ hello: $(BIN)/hello.tar
 $(BIN)/hello.tar: build/hello/main.go build/hello/hello.lock
 	$(GO) run ./build/hello -arch $(GUEST_ARCH) -out $@
 
-up: build hello
+up: build hello guest
 	./scripts/up.sh
 
 clean:

@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
-# `make up`: start Berth and run the bundled hello image.
-# Until the VM driver lands this runs the engine natively (Linux, as root).
+# `make up`: start Berth (`berth start`: the VM with the configured driver,
+# QEMU by default) and run the bundled hello image through the forwarded
+# docker socket. BERTH_DRIVER=native runs the engine on this host instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-$PWD/bin}
-BERTH_HOME=${BERTH_HOME:-$HOME/.berth}
-sock=$BERTH_HOME/run/docker.sock
-mkdir -p "$BERTH_HOME/logs"
-if ! DOCKER_HOST=unix://$sock "$BIN/berth" version >/dev/null 2>&1; then
-	nohup "$BIN/berth-agent" --root "$BERTH_HOME/native" --host "unix://$sock" \
-		>>"$BERTH_HOME/logs/agent.log" 2>&1 &
-	for _ in $(seq 100); do
-		DOCKER_HOST=unix://$sock "$BIN/berth" version >/dev/null 2>&1 && break
-		sleep 0.1
-	done
-fi
-DOCKER_HOST=unix://$sock "$BIN/berth" version
+args=()
+if [ -n "${BERTH_DRIVER:-}" ]; then args+=(--driver "$BERTH_DRIVER"); fi
+# berth start returns once the engine answers and prints the DOCKER_HOST.
+eval "$("$BIN/berth" start "${args[@]}")"
+export DOCKER_HOST
 echo
-# The bundled hello image (make hello): load it, run it.
+"$BIN/berth" status || true
+echo
 if command -v docker >/dev/null 2>&1; then
-	DOCKER_HOST=unix://$sock docker load -q -i "$BIN/hello.tar"
-	DOCKER_HOST=unix://$sock docker run --rm berth/hello
+	# The VM loads berth/hello on its first boot; the native engine, or a
+	# machine made before the image was bundled, gets it from bin/hello.tar.
+	for _ in $(seq 50); do
+		docker image inspect berth/hello >/dev/null 2>&1 && break
+		sleep 0.2
+	done
+	docker image inspect berth/hello >/dev/null 2>&1 || docker load -q -i "$BIN/hello.tar"
+	docker run --rm berth/hello
 else
-	echo "(no docker CLI on PATH: skipping the hello image)"
+	echo "(no docker CLI on PATH: berth run instead)"
+	"$BIN/berth" run --rm berth/hello
 fi
-echo "Berth is up. Use it with:  export DOCKER_HOST=unix://$sock"
+echo "Berth is up. Use it with:  export DOCKER_HOST=$DOCKER_HOST   (or: docker context use $("$BIN/berth" status --json | sed -n 's/.*"dockerContext": "\(.*\)".*/\1/p'))"

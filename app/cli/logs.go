@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newLogsCommand) }
-
-func newLogsCommand(env *Env) *cobra.Command {
+// newContainerLogsCommand is docker's `logs`; `berth logs` runs it when
+// given a container (machinelogs.go).
+func newContainerLogsCommand(env *Env) *cobra.Command {
 	var opts client.ContainerLogsOptions
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",

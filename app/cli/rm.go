@@ -9,7 +9,6 @@ import (
 
 func init() {
 	register(newRmCommand)
-	register(newStopCommand)
 }
 
 // eachContainer runs op on every argument, printing the argument on success
@@ -53,7 +52,9 @@ func newRmCommand(env *Env) *cobra.Command {
 	return cmd
 }
 
-func newStopCommand(env *Env) *cobra.Command {
+// newContainerStopCommand is docker's `stop`; `berth stop` runs it when
+// given containers (machine.go).
+func newContainerStopCommand(env *Env) *cobra.Command {
 	var (
 		signal  string
 		timeout int

@@ -236,7 +236,7 @@ func (a *Agent) setResources(s config.Settings) {
 func (a *Agent) setState(s hostapi.State, why string) {
 	a.st.State, a.st.Error = s, why
 	if s != hostapi.Running {
-		a.st.StartedAt = time.Time{}
+		a.st.StartedAt, a.st.MachinePID = time.Time{}, 0
 	}
 	a.publishLocked()
 }

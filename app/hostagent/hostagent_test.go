@@ -53,14 +53,14 @@ func (m *guestMachine) timesSet() int {
 	return len(m.sets)
 }
 
-func (m *guestMachine) StartShell(argv, env []string, tty *os.File) (<-chan int, error) {
+func (m *guestMachine) StartShell(argv, env []string, tty *os.File, terminal bool) (<-chan int, error) {
 	if len(argv) == 0 {
 		argv = []string{"/bin/sh"}
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: terminal}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -141,7 +141,11 @@ func (a *Agent) runBoot(ctx context.Context, b *boot, gen uint64, delay time.Dur
 	defer close(b.done)
 	if err == nil {
 		a.st.StartedAt = time.Now()
-		a.setState(hostapi.Running, "")
+		lastCrash := ""
+		if b.restart {
+			lastCrash = a.st.Error // shown while running: why it restarted
+		}
+		a.setState(hostapi.Running, lastCrash)
 		runCtx, cancel := context.WithCancel(a.ctx)
 		a.run = cancel
 		go a.watchMachine(runCtx, gen)
@@ -207,8 +211,10 @@ func (a *Agent) bootMachine(ctx context.Context) error {
 		a.log.Warn("engine version", "err", verr)
 	}
 	h, herr := a.guestHealth(vctx, drv)
+	ds, _ := drv.Status(vctx)
 	a.mu.Lock()
 	a.booted = s
+	a.st.MachinePID = ds.PID
 	a.st.Accel, a.st.EngineVersion = info.Accel, ver
 	a.st.Kernel, a.st.AgentVersion, a.st.DiskUsedBytes = "", "", 0
 	if herr == nil {

@@ -111,8 +111,8 @@ func TestCrashRestartsThenGivesUp(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	st := e.waitState(hostapi.Running, time.Minute)
-	if st.Restarts != 1 {
-		t.Fatalf("restarts %d", st.Restarts)
+	if st.Restarts != 1 || !strings.Contains(st.Error, "signal: killed") {
+		t.Fatalf("after a crash: restarts %d, last crash %q", st.Restarts, st.Error)
 	}
 	e.docker.Must("version")
 

@@ -3,7 +3,7 @@ package control
 // The shell endpoint: a root shell in the VM for `berth shell`, on a
 // pseudo-terminal, over a hijacked HTTP connection (as docker exec does):
 //
-//	POST /shell?rows=R&cols=C&term=T[&cmd=ARG…]  Upgrade: tcp
+//	POST /shell?rows=R&cols=C&term=T[&plain=1][&cmd=ARG…]  Upgrade: tcp
 //	  → 101 Switching Protocols, X-Berth-Shell: ID; then the terminal's bytes
 //	    both ways until the shell exits (the server closes the connection)
 //	POST /shell/{id}/resize?rows=R&cols=C        → 204
@@ -27,10 +27,11 @@ const ShellHeader = "X-Berth-Shell"
 
 // Shells is implemented by machines that open root shells for the host.
 type Shells interface {
-	// StartShell runs argv (a login shell when empty) with env on the
-	// terminal tty, as a session leader with tty as its controlling
-	// terminal. The channel gets the exit code once the process ends.
-	StartShell(argv, env []string, tty *os.File) (<-chan int, error)
+	// StartShell runs argv (a login shell when empty) with env and stdio
+	// as its standard input, output and error, in a new session; when
+	// terminal is set stdio is a terminal and becomes the controlling one.
+	// The channel gets the exit code once the process ends.
+	StartShell(argv, env []string, stdio *os.File, terminal bool) (<-chan int, error)
 }
 
 // ShellOptions are what the host asks of a shell.
@@ -38,6 +39,9 @@ type ShellOptions struct {
 	Rows, Cols uint16
 	Term       string   // TERM (default xterm-256color)
 	Cmd        []string // a command instead of a login shell
+	// Plain: the client is not a terminal (a pipe, a script): the shell
+	// gets plain pipes, not a terminal (as docker exec without -t).
+	Plain bool
 }
 
 // Query is o as the /shell endpoint's query parameters.
@@ -49,6 +53,9 @@ func (o ShellOptions) Query() url.Values {
 	}
 	if o.Term != "" {
 		q.Set("term", o.Term)
+	}
+	if o.Plain {
+		q.Set("plain", "1")
 	}
 	for _, a := range o.Cmd {
 		q.Add("cmd", a)

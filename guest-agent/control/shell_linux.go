@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 )
 
 // shells serves /shell for m, keeping each open terminal for resizes.
@@ -85,37 +86,57 @@ func (s *shells) open(w http.ResponseWriter, r *http.Request) {
 		replyErr(w, http.StatusInternalServerError, errors.New("connection cannot be hijacked"))
 		return
 	}
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		replyErr(w, http.StatusInternalServerError, fmt.Errorf("open a terminal: %w", err))
-		return
+
+	// A terminal (pty) for a client that is one; plain pipes (a socket
+	// pair) for one that is not: no echo, no \r\n, no prompt banner.
+	plain := q.Get("plain") == "1"
+	var local, remote *os.File
+	if plain {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			replyErr(w, http.StatusInternalServerError, fmt.Errorf("socket pair: %w", err))
+			return
+		}
+		// This end non-blocking, so the runtime polls it and Close ends a
+		// pending read; the shell's end stays blocking.
+		unix.SetNonblock(fds[0], true)
+		local, remote = os.NewFile(uintptr(fds[0]), "shell"), os.NewFile(uintptr(fds[1]), "shell-stdio")
+	} else {
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			replyErr(w, http.StatusInternalServerError, fmt.Errorf("open a terminal: %w", err))
+			return
+		}
+		pty.Setsize(ptmx, &pty.Winsize{Rows: rows, Cols: cols})
+		local, remote = ptmx, tty
 	}
-	pty.Setsize(ptmx, &pty.Winsize{Rows: rows, Cols: cols})
 	env := []string{"TERM=" + term, "HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/sh",
 		"PATH=/usr/sbin:/usr/bin:/sbin:/bin", `PS1=\u@\h:\w\$ `}
-	exited, err := s.m.StartShell(q["cmd"], env, tty)
-	tty.Close()
+	exited, err := s.m.StartShell(q["cmd"], env, remote, !plain)
+	remote.Close()
 	if err != nil {
-		ptmx.Close()
+		local.Close()
 		replyErr(w, http.StatusInternalServerError, err)
 		return
 	}
 	conn, brw, err := hj.Hijack()
 	if err != nil {
-		ptmx.Close()
+		local.Close()
 		return
 	}
 	var b [8]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	s.mu.Lock()
-	s.tt[id] = ptmx
+	if !plain {
+		s.tt[id] = local
+	}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.tt, id)
 		s.mu.Unlock()
-		ptmx.Close() // the shell, if still there, gets SIGHUP
+		local.Close() // a shell still on the terminal gets SIGHUP
 		conn.Close()
 	}()
 	fmt.Fprintf(brw, "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n%s: %s\r\n\r\n", ShellHeader, id)
@@ -123,16 +144,24 @@ func (s *shells) open(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Input: what the client sent after the request (in brw), then the
-	// connection. A pty cannot be half-closed: the end of the input is
-	// typed as Ctrl-D, which a shell reading a line takes as end of file.
+	// connection. Its end is passed on: a socket is half-closed; a pty
+	// cannot be, so Ctrl-D is typed, which a shell reading a line takes as
+	// end of file.
 	go func() {
-		if _, err := io.Copy(ptmx, brw); err == nil {
-			ptmx.Write([]byte{4})
+		if _, err := io.Copy(local, brw); err == nil {
+			if plain {
+				if rc, err := local.SyscallConn(); err == nil {
+					rc.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_WR) })
+				}
+			} else {
+				local.Write([]byte{4})
+			}
 		}
 	}()
 	out := make(chan struct{})
 	go func() {
-		io.Copy(conn, ptmx) // ends with EIO once no process holds the terminal
+		// Ends once no process holds the other end (EIO from a pty).
+		io.Copy(conn, local)
 		close(out)
 	}()
 	code := -1

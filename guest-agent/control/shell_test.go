@@ -17,14 +17,14 @@ import (
 // shellMachine starts real processes on the terminal, as PID 1 does.
 type shellMachine struct{ machine }
 
-func (m *shellMachine) StartShell(argv, env []string, tty *os.File) (<-chan int, error) {
+func (m *shellMachine) StartShell(argv, env []string, tty *os.File, terminal bool) (<-chan int, error) {
 	if len(argv) == 0 {
 		argv = []string{"/bin/sh"}
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: terminal}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -86,14 +86,15 @@ func TestShellCommandAndBadRequests(t *testing.T) {
 	c := client(t, &shellMachine{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	conn, id, err := c.Shell(ctx, ShellOptions{Cmd: []string{"/bin/sh", "-c", "echo one two; exit 7"}})
+	conn, id, err := c.Shell(ctx, ShellOptions{Cmd: []string{"/bin/sh", "-c", "read x; echo got $x; exit 7"}, Plain: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	conn.SetDeadline(time.Now().Add(15 * time.Second))
+	io.WriteString(conn, "one two\n")
 	out, _ := io.ReadAll(conn)
-	if !strings.Contains(string(out), "one two") {
-		t.Fatalf("command output %q", out)
+	if string(out) != "got one two\n" { // no echo, no \r
+		t.Fatalf("plain command output %q", out)
 	}
 	if code, err := c.ShellExitCode(ctx, id); err != nil || code != 7 {
 		t.Fatalf("exit code %d, %v", code, err)

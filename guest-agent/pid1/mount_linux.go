@@ -32,6 +32,32 @@ var baseMounts = []mountSpec{
 	{"bpf", "/sys/fs/bpf", "bpf", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "mode=0700"},
 }
 
+// leaveRootfs makes / a mount of its own. The initramfs is the kernel's
+// rootfs, which pivot_root(2) refuses to leave (EINVAL: it has no parent
+// mount), and container runtimes pivot_root into each container. A bind
+// mount of rootfs moved onto / has a parent: PID 1 chroots into it and
+// everything after, containers included, sees an ordinary root. Nothing is
+// copied.
+func leaveRootfs() error {
+	const nr = "/.root"
+	if err := os.MkdirAll(nr, 0o700); err != nil {
+		return err
+	}
+	if err := unix.Mount("/", nr, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind / on %s: %w", nr, err)
+	}
+	if err := unix.Chdir(nr); err != nil {
+		return err
+	}
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("move %s to /: %w", nr, err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
 func mountBase() error {
 	for _, m := range baseMounts {
 		if err := os.MkdirAll(m.target, 0o755); err != nil {

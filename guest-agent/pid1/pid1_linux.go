@@ -60,6 +60,9 @@ func (p *Init) run() {
 	t0 := time.Now()
 	kernelTime := bootTime()
 	// The console is stdout/stderr; the host keeps it in its console log.
+	if err := leaveRootfs(); err != nil {
+		fmt.Fprintln(os.Stderr, "berth-init: leave rootfs (containers will not start):", err)
+	}
 	if err := mountBase(); err != nil {
 		fmt.Fprintln(os.Stderr, "berth-init:", err)
 	}

@@ -16,9 +16,9 @@ const busybox = "/bin/busybox"
 
 var installApplets sync.Once
 
-// StartShell implements control.Shells: argv, or a login shell, as root on
-// tty, reaped through the reaper.
-func (p *Init) StartShell(argv, env []string, tty *os.File) (<-chan int, error) {
+// StartShell implements control.Shells: argv, or a login shell, as root,
+// reaped through the reaper.
+func (p *Init) StartShell(argv, env []string, stdio *os.File, terminal bool) (<-chan int, error) {
 	if _, err := os.Stat(busybox); err != nil {
 		return nil, errors.New("this guest image has no shell (rebuild it with `make guest`)")
 	}
@@ -36,8 +36,8 @@ func (p *Init) StartShell(argv, env []string, tty *os.File) (<-chan int, error) 
 	os.MkdirAll("/root", 0o700)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env, cmd.Dir = env, "/root"
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio, stdio, stdio
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: terminal, Ctty: 0}
 	ws, err := p.reaper.start(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)

@@ -53,6 +53,7 @@ type Status struct {
 	HostdVersion  string    `json:"hostdVersion"`
 	StartedAt     time.Time `json:"startedAt,omitzero"`
 	Restarts      int       `json:"restarts"`               // VM restarts after crashes since hostd started
+	MachinePID    int       `json:"machinePID,omitempty"`   // the host process running the machine (qemu …)
 	Kernel        string    `json:"kernel,omitempty"`       // the guest's kernel release
 	AgentVersion  string    `json:"agentVersion,omitempty"` // berth-agent in the guest
 	Error         string    `json:"error,omitempty"`        // why the state is Error, or the last crash
