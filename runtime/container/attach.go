@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	ctr "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
@@ -155,7 +156,7 @@ func (m *Manager) Attach(ref string, opts AttachOptions) (*Attachment, error) {
 	c.mu.Lock()
 	tty, status := c.rec.Config.Tty, c.rec.State.Status
 	c.mu.Unlock()
-	if status == "paused" && opts.Stream {
+	if status == ctr.StatePaused && opts.Stream {
 		return nil, errdefs.Conflict("You cannot attach to a paused container, unpause it first")
 	}
 	at := &Attachment{m: m, c: c, opts: opts, keys: keys, Tty: tty}
@@ -273,7 +274,7 @@ func (c *Container) waitStdin(done <-chan struct{}) *os.File {
 		r, changed := c.run, c.changed
 		c.mu.Unlock()
 		if r != nil {
-			return r.stdin
+			return r.stdinFile()
 		}
 		select {
 		case <-changed:
@@ -285,10 +286,10 @@ func (c *Container) waitStdin(done <-chan struct{}) *os.File {
 
 func (c *Container) closeStdin() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.run != nil && c.run.stdin != nil && c.run.console == nil {
-		c.run.stdin.Close()
-		c.run.stdin = nil
+	r := c.run
+	c.mu.Unlock()
+	if r != nil {
+		r.closeStdin()
 	}
 }
 

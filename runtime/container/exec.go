@@ -247,11 +247,10 @@ func (m *Manager) ExecStart(ctx context.Context, id string, opts ExecStartOption
 		}()
 	}
 	if wantStdin {
+		in := er.stdin
 		go func() {
-			io.Copy(er.stdin, opts.Stdin)
-			if er.console == nil {
-				er.stdin.Close() // end of input is EOF for the process
-			}
+			io.Copy(in, opts.Stdin)
+			er.closeStdin() // end of input is EOF for the process
 		}()
 	}
 	wait := func() {

@@ -30,6 +30,7 @@ type run struct {
 	proc    *libcontainer.Process
 	cg      cgroups.Manager
 	pid     int
+	stdinMu sync.Mutex
 	stdin   *os.File // pipe to the process's stdin, or the pty; nil without OpenStdin
 	console *os.File // pty master with a TTY
 	outputs []*os.File
@@ -341,10 +342,26 @@ func (r *run) drain() {
 	for _, f := range r.outputs {
 		f.Close()
 	}
+	r.closeStdin()
+	<-done
+}
+
+// stdinFile is the run's stdin (nil once closed or without OpenStdin).
+func (r *run) stdinFile() *os.File {
+	r.stdinMu.Lock()
+	defer r.stdinMu.Unlock()
+	return r.stdin
+}
+
+// closeStdin ends the process's input: EOF on its stdin pipe. A TTY's
+// input is the pty itself, which stays open for output.
+func (r *run) closeStdin() {
+	r.stdinMu.Lock()
+	defer r.stdinMu.Unlock()
 	if r.stdin != nil && r.stdin != r.console {
 		r.stdin.Close()
 	}
-	<-done
+	r.stdin = nil
 }
 
 // monitor waits for the container's init to exit and records the exit:

@@ -212,7 +212,9 @@ func (m *Manager) getLocked(ref string) (*Container, error) {
 		return c, nil
 	}
 	if id, ok := m.names[strings.TrimPrefix(ref, "/")]; ok {
-		return m.byID[id], nil
+		if c, ok := m.byID[id]; ok { // absent while a create holds the name
+			return c, nil
+		}
 	}
 	var found *Container
 	for id, c := range m.byID {

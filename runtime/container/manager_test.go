@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -630,5 +631,52 @@ func TestCloseUnmountsCreatedContainers(t *testing.T) {
 	}
 	if ok, _ := mountinfo.Mounted(merged); ok {
 		t.Fatal("rootfs still mounted after Close")
+	}
+}
+
+func TestConcurrentRuns(t *testing.T) {
+	e := newEnv(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 4; i++ {
+				ctx := context.Background()
+				opts := cmd("sh", "-c", fmt.Sprintf("echo %d-%d", g, i))
+				opts.HostConfig = &ctr.HostConfig{AutoRemove: i%2 == 0}
+				id, _, err := e.m.Create(ctx, opts)
+				if err != nil {
+					errs <- err
+					return
+				}
+				w, _ := e.m.Wait(ctx, id, ctr.WaitConditionNextExit)
+				if err := e.m.Start(ctx, id); err != nil {
+					errs <- err
+					return
+				}
+				if res := <-w; res.ExitCode != 0 {
+					errs <- fmt.Errorf("exit %d", res.ExitCode)
+				}
+				if i%2 == 1 {
+					if err := e.m.Remove(ctx, id, RemoveOptions{}); err != nil {
+						errs <- err
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.m.All()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(e.m.All()); n != 0 {
+		t.Fatalf("%d containers left", n)
 	}
 }

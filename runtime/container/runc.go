@@ -152,12 +152,24 @@ func recvConsole(sock *os.File) (*os.File, error) {
 	}
 }
 
-// resizeConsole sets a pty's window size.
+// resizeConsole sets a pty's window size. It goes through SyscallConn, not
+// Fd, which would switch the pty to blocking mode under the reader copying
+// its output and race with its Close.
 func resizeConsole(f *os.File, height, width uint) error {
 	if f == nil {
 		return errdefs.Conflict("no TTY attached: cannot resize")
 	}
-	return unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(height), Col: uint16(width)})
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) {
+		ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(height), Col: uint16(width)})
+	}); err != nil {
+		return err
+	}
+	return ioErr
 }
 
 // consolePair makes the socket pair libcontainer sends the pty master over.
