@@ -4,6 +4,7 @@ package container
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -180,6 +181,10 @@ func etcFiles(rec *record, dir string) ([]specs.Mount, error) {
 		"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
 	if !rec.HostConfig.NetworkMode.IsHost() {
 		hosts += "127.0.0.1\t" + hostname + "\n"
+	}
+	for _, h := range rec.HostConfig.ExtraHosts { // --add-host NAME:IP, checked at create
+		name, ip, _ := strings.Cut(h, ":")
+		hosts += ip + "\t" + name + "\n"
 	}
 	files := map[string]string{"hostname": hostname + "\n", "hosts": hosts}
 	var mounts []specs.Mount
@@ -425,6 +430,21 @@ func validateHostConfig(hc *ctr.HostConfig) error {
 	case hc.NetworkMode == "", hc.NetworkMode.IsDefault(), hc.NetworkMode.IsBridge(), hc.NetworkMode.IsHost(), hc.NetworkMode.IsNone():
 	default:
 		return errdefs.NotImplemented("network mode %q is not supported yet", hc.NetworkMode)
+	}
+	if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
+		return errdefs.NotImplemented("publishing ports (-p, -P) is not supported yet")
+	}
+	for _, h := range hc.ExtraHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok || name == "" {
+			return errdefs.InvalidArgument("invalid extra host %q: want HOST:IP", h)
+		}
+		if ip == "host-gateway" {
+			return errdefs.NotImplemented("--add-host %s:host-gateway is not supported yet", name)
+		}
+		if net.ParseIP(ip) == nil {
+			return errdefs.InvalidArgument("invalid IP address in extra host %q", h)
+		}
 	}
 	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.VolumesFrom) > 0 {
 		return errdefs.NotImplemented("volumes and bind mounts are not supported yet")

@@ -492,6 +492,12 @@ func TestSecurityDefaultsAndOptions(t *testing.T) {
 	if out := run("--hostname", "boat", e.ref, "sh", "-c", "hostname; cat /etc/hostname").Stdout; out != "boat\nboat\n" {
 		t.Errorf("--hostname: %q", out)
 	}
+	if out := run("--add-host", "db.local:10.1.2.3", e.ref, "grep", "db.local", "/etc/hosts").Stdout; out != "10.1.2.3\tdb.local\n" {
+		t.Errorf("--add-host: %q", out)
+	}
+	if r := run("-p", "8080:80", e.ref, "true"); r.Code != 125 || !strings.Contains(r.Stderr, "publishing ports") {
+		t.Errorf("-p before networking: %d %q", r.Code, r.Stderr)
+	}
 	if out := run("--cpu-shares", "512", "--cpuset-cpus", "0", e.ref, "sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpu.weight /sys/fs/cgroup/cpuset.cpus").Stdout; out != "512\n0\n" && out != "20\n0\n" {
 		t.Errorf("--cpu-shares 512 --cpuset-cpus 0: %q", out)
 	}
