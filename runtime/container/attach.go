@@ -163,6 +163,9 @@ func (m *Manager) Attach(ref string, opts AttachOptions) (*Attachment, error) {
 	if opts.Stream {
 		at.a = &attachment{wantOut: opts.Stdout, wantErr: opts.Stderr && !tty, done: make(chan struct{})}
 		c.attach.add(at.a)
+		// Published now, before the API answers, so it precedes the start
+		// a client sends next (docker run).
+		m.event(c, events.ActionAttach, nil)
 	}
 	return at, nil
 }
@@ -205,7 +208,6 @@ func (at *Attachment) Run(ctx context.Context, stdin io.Reader, stdout, stderr i
 	if !at.opts.Stream {
 		return nil
 	}
-	at.m.event(at.c, events.ActionAttach, nil)
 	at.c.attach.connect(at.a, stdout, stderr)
 	detached := make(chan struct{})
 	if at.opts.Stdin && stdin != nil {
