@@ -151,9 +151,7 @@ func newEnv(t *testing.T) *env {
 		if err := e.m.Close(ctx); err != nil {
 			t.Errorf("close: %v", err)
 		}
-		for _, sub := range []string{"memory", "pids", "cpu", "freezer", "devices", "cpuset", "blkio", "cpuacct", "systemd"} {
-			os.Remove(filepath.Join("/sys/fs/cgroup", sub, cfg.CgroupParent))
-		}
+		testkit.RemoveCgroup(cfg.CgroupParent)
 	})
 	return e
 }
