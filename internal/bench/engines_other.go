@@ -105,6 +105,7 @@ func startPodman(b *Bench) *Engine {
 	stop := func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		waitExit(cmd, 20*time.Second)
+		killUnder(dir) // conmon processes outlive the service (--exit-delay)
 		unmountUnder(dir)
 		os.RemoveAll(dir)
 	}
@@ -196,5 +197,21 @@ func unmountUnder(dir string) {
 	}
 	for i := len(points) - 1; i >= 0; i-- {
 		syscall.Unmount(points[i], syscall.MNT_DETACH)
+	}
+}
+
+// killUnder kills the processes whose command line names dir: helpers an
+// engine started for this bench run (its state dir is unique to the run)
+// and detached from it.
+func killUnder(dir string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(b), dir+"/") {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
