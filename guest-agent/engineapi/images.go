@@ -47,7 +47,7 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 	if v := r.URL.Query().Get("filter"); v != "" {
 		f.Add("reference", v)
 	}
-	list, err := s.eng.Images.Summaries(f)
+	list, err := s.eng.Images.Summaries(f, boolValue(r, "all"))
 	if err != nil {
 		return err
 	}

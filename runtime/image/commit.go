@@ -62,6 +62,7 @@ func (s *Store) Commit(ctx context.Context, opts CommitOptions) (*Image, error) 
 		e, err := s.resolveLocked(opts.Parent)
 		if err == nil {
 			cfg = e.cfg.DeepCopy()
+			rec.Parent = e.rec.ID
 			rec.Layers = append(rec.Layers, e.rec.Layers...)
 			chain = e.chainID
 		}

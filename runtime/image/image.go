@@ -49,6 +49,9 @@ type Image struct {
 	Size        int64  // unpacked size of all layers
 	Created     time.Time
 	LastTagTime time.Time
+	// Parent is the image this one was committed over (docker commit, a
+	// build step); "" for pulled and loaded images.
+	Parent string
 }
 
 // Options configure a Store.
@@ -85,6 +88,7 @@ type record struct {
 	ID          string        `json:"id"`
 	Manifest    string        `json:"manifest,omitempty"` // distribution manifest blob, when there is one
 	Layers      []layerRecord `json:"layers"`
+	Parent      string        `json:"parent,omitempty"` // see Image.Parent
 	LastTagTime time.Time     `json:"lastTagTime,omitzero"`
 }
 
@@ -217,7 +221,7 @@ func (s *Store) newEntry(rec record) (*entry, error) {
 func (s *Store) image(e *entry) *Image {
 	tags, digests := s.refs.of(e.rec.ID)
 	return &Image{ID: e.rec.ID, RepoTags: tags, RepoDigests: digests, Config: e.cfg, ChainID: e.chainID,
-		Size: e.size, Created: e.cfg.Created.Time, LastTagTime: e.rec.LastTagTime}
+		Size: e.size, Created: e.cfg.Created.Time, LastTagTime: e.rec.LastTagTime, Parent: e.rec.Parent}
 }
 
 var (

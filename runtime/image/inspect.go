@@ -20,8 +20,9 @@ import (
 // The Engine API's views of images, with familiar names as dockerd shows them.
 
 // Summaries is GET /images/json: images passing f (dangling, label,
-// reference, before, since, until), newest first.
-func (s *Store) Summaries(f filters.Args) ([]image.Summary, error) {
+// reference, before, since, until), newest first. Intermediate images
+// (untagged, with children) are listed only with all, as by dockerd.
+func (s *Store) Summaries(f filters.Args, all bool) ([]image.Summary, error) {
 	if err := f.Validate("dangling", "label", "label!", "reference", "before", "since", "until"); err != nil {
 		return nil, err
 	}
@@ -50,9 +51,15 @@ func (s *Store) Summaries(f filters.Args) ([]image.Summary, error) {
 		}
 		until = t
 	}
+	s.mu.RLock()
+	children := s.childrenLocked()
+	s.mu.RUnlock()
 	out := []image.Summary{}
 	for _, img := range s.List() {
 		tags, digests := img.RepoTags, img.RepoDigests
+		if !all && len(tags) == 0 && len(digests) == 0 && children[img.ID] > 0 {
+			continue
+		}
 		if dangling != nil && *dangling != (len(tags) == 0) {
 			continue
 		}
@@ -79,7 +86,8 @@ func (s *Store) Summaries(f filters.Args) ([]image.Summary, error) {
 			}
 		}
 		sum := image.Summary{ID: img.ID, RepoTags: familiarAll(tags), RepoDigests: familiarAll(digests),
-			Created: img.Created.Unix(), Size: img.Size, SharedSize: -1, Containers: -1, Labels: labels}
+			Created: img.Created.Unix(), Size: img.Size, SharedSize: -1, Containers: -1, Labels: labels,
+			ParentID: img.Parent}
 		if labels == nil {
 			sum.Labels = map[string]string{}
 		}
@@ -207,6 +215,19 @@ func (s *Store) History(ref string) ([]image.HistoryResponseItem, error) {
 	out[0].Tags = familiarAll(img.RepoTags)
 	if out[0].Tags == nil {
 		out[0].Tags = []string{}
+	}
+	// Ancestors still present name the step that made them, as dockerd
+	// shows for locally built images.
+	for p := img.Parent; p != ""; {
+		pi, err := s.Get(p)
+		if err != nil || pi.Config == nil {
+			break
+		}
+		if i := len(out) - len(pi.Config.History); i > 0 && i < len(out) {
+			out[i].ID = pi.ID
+			out[i].Tags = familiarAll(pi.RepoTags)
+		}
+		p = pi.Parent
 	}
 	return out, nil
 }

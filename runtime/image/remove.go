@@ -4,10 +4,6 @@ package image
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -181,22 +177,6 @@ func (s *Store) untagLocked(id, ref string) image.DeleteResponse {
 	return image.DeleteResponse{Untagged: Familiar(ref)}
 }
 
-// deleteLocked removes image id's record and whatever content and layers
-// no other image needs.
-func (s *Store) deleteLocked(id string) ([]image.DeleteResponse, error) {
-	if err := os.Remove(s.recordPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("delete image %s: %w", id, err)
-	}
-	delete(s.images, id)
-	s.event(events.ActionDelete, id, "")
-	out := []image.DeleteResponse{{Deleted: id}}
-	removed, err := s.collectLocked()
-	for _, c := range removed {
-		out = append(out, image.DeleteResponse{Deleted: c})
-	}
-	return out, err
-}
-
 func (s *Store) usersLocked(id string) (running, stopped []string) {
 	if s.opts.InUse == nil {
 		return nil, nil
@@ -236,12 +216,15 @@ func (s *Store) Prune(ctx context.Context, f filters.Args) (image.PruneReport, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	children := s.childrenLocked()
 	for id, e := range s.images {
 		if err := ctx.Err(); err != nil {
 			return report, err
 		}
 		tags, _ := s.refs.of(id)
-		if danglingOnly && len(tags) > 0 {
+		// Dangling means an untagged head: intermediate images go with
+		// the last image built on them.
+		if danglingOnly && (len(tags) > 0 || children[id] > 0) {
 			continue
 		}
 		if !f.MatchLabels("label", e.cfg.Config.Labels) {
@@ -261,8 +244,8 @@ func (s *Store) Prune(ctx context.Context, f filters.Args) (image.PruneReport, e
 		}
 		deleted, err := s.deleteLocked(id)
 		report.ImagesDeleted = append(report.ImagesDeleted, deleted...)
-		for _, d := range deleted[1:] {
-			report.SpaceReclaimed += uint64(sizes[d.Deleted])
+		for _, d := range deleted {
+			report.SpaceReclaimed += uint64(sizes[d.Deleted]) // layers; images count 0
 		}
 		if err != nil {
 			return report, err
