@@ -46,6 +46,7 @@ func New(eng *engine.Engine, log *slog.Logger) *Server {
 	s.imageRoutes(&s.rt)
 	s.containerRoutes(&s.rt)
 	s.execRoutes(&s.rt)
+	s.buildRoutes(&s.rt)
 	return s
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berth-dev/berth/runtime/build"
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/events"
 	"github.com/berth-dev/berth/runtime/image"
@@ -34,6 +35,7 @@ type Engine struct {
 	Snapshots  *snapshot.Store
 	Images     *image.Store
 	Containers *container.Manager
+	Builds     *build.Builder
 	Started    time.Time
 	ID         string // stable engine ID, kept under Root
 }
@@ -76,7 +78,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	// An image used by a container cannot be removed without force.
 	images.SetInUse(containers.ImageUsers)
-	return &Engine{Config: cfg, Events: bus, Snapshots: snaps, Images: images, Containers: containers, Started: time.Now(), ID: id}, nil
+	builds, err := build.New(build.Config{Root: filepath.Join(cfg.Root, "build"), Images: images, Snapshots: snaps, Containers: containers})
+	if err != nil {
+		return nil, fmt.Errorf("engine: builder: %w", err)
+	}
+	return &Engine{Config: cfg, Events: bus, Snapshots: snaps, Images: images, Containers: containers, Builds: builds,
+		Started: time.Now(), ID: id}, nil
 }
 
 // Close stops what is running and releases the state root: running
