@@ -1,6 +1,13 @@
 package engine_test
 
 import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,7 +47,6 @@ func TestBuildHelloWorld(t *testing.T) {
 		"Dockerfile": "FROM " + e.ref + "\nCOPY helloworld /usr/local/bin/\nRUN chmod +x /usr/local/bin/helloworld\nCMD [\"helloworld\"]\n",
 	})
 	out := e.d.Must("image", "build", "-t", "helloworld:latest", dir)
-	t.Log(out)
 	mustContain(t, "build", out, "Step 1/4 : FROM "+e.ref, "Step 2/4 : COPY helloworld /usr/local/bin/",
 		"Step 3/4 : RUN chmod +x /usr/local/bin/helloworld", " ---> Running in ", "Removing intermediate container",
 		"Step 4/4 : CMD [\"helloworld\"]", "Successfully built ", "Successfully tagged helloworld:latest")
@@ -51,7 +57,6 @@ func TestBuildHelloWorld(t *testing.T) {
 	// Unchanged: every step after FROM comes from the cache, same image.
 	id := strings.TrimSpace(e.d.Must("image", "inspect", "-f", "{{.Id}}", "helloworld:latest"))
 	again := e.d.Must("image", "build", "-t", "helloworld:latest", dir)
-	t.Log(again)
 	if n := strings.Count(again, " ---> Using cache"); n != 3 || strings.Contains(again, "Running in") {
 		t.Fatalf("rebuild: %d cache hits, want 3:\n%s", n, again)
 	}
@@ -64,4 +69,304 @@ func TestBuildHelloWorld(t *testing.T) {
 	}
 	hist := e.d.Must("history", "--no-trunc", "--format", "{{.CreatedBy}}", "helloworld:latest")
 	mustContain(t, "history", hist, `CMD ["helloworld"]`, "chmod +x /usr/local/bin/helloworld", "COPY file:")
+}
+
+// A multi-stage build copies from its builder stage; build args reach ARG
+// and RUN; --target stops at a stage; .dockerignore keeps files out.
+func TestBuildMultiStageArgsAndIgnore(t *testing.T) {
+	e := newImageEnv(t)
+	dir := buildDir(t, map[string]string{
+		"Dockerfile": "ARG BASE=" + e.ref + "\n" +
+			"FROM $BASE AS builder\n" +
+			"ARG GREETING=hi\n" +
+			"RUN mkdir /out && echo \"$GREETING from the builder\" > /out/msg\n" +
+			"FROM ${BASE}\n" +
+			"ARG GREETING\n" +
+			"ENV SAID=$GREETING\n" +
+			"COPY --from=builder /out/msg /msg\n" +
+			"COPY . /ctx/\n" +
+			"CMD [\"cat\", \"/msg\"]\n",
+		".dockerignore": "ignored.txt\n*.log\n!keep.log\n",
+		"ignored.txt":   "no",
+		"a.log":         "no",
+		"keep.log":      "yes",
+		"sub/kept.txt":  "yes",
+	})
+	r := e.d.Run(nil, "build", "-t", "multi:1", "--build-arg", "GREETING=hello", "--build-arg", "NOPE=1", dir)
+	if r.Code != 0 {
+		t.Fatalf("build: %s\n%s", r.Stdout, r.Stderr)
+	}
+	mustContain(t, "build", r.Stdout, "Step 1/9 : FROM $BASE AS builder", "Step 9/9 : CMD",
+		"[Warning] One or more build-args [NOPE] were not consumed")
+	if got := e.d.Must("run", "--rm", "multi:1"); got != "hello from the builder\n" {
+		t.Fatalf("run: %q", got)
+	}
+	if got := e.d.Must("run", "--rm", "multi:1", "sh", "-c", "echo $SAID; cd /ctx && find . -type f | sort"); got != "hello\n./.dockerignore\n./Dockerfile\n./keep.log\n./sub/kept.txt\n" {
+		t.Fatalf("context copied: %q", got)
+	}
+	// Defaults apply without build args; --target stops at the builder.
+	out := e.d.Must("build", "-t", "stage:1", "--target", "builder", dir)
+	mustContain(t, "target", out, "Step 3/3 : RUN")
+	if got := e.d.Must("run", "--rm", "stage:1", "cat", "/out/msg"); got != "hi from the builder\n" {
+		t.Fatalf("target run: %q", got)
+	}
+	if msg := e.d.Fail("build", "--target", "nosuch", dir); !strings.Contains(msg, "failed to reach build target nosuch") {
+		t.Fatalf("bad target: %s", msg)
+	}
+}
+
+// The engine applies .dockerignore itself too: an API client may send a
+// whole folder.
+func TestBuildAPIHonoursDockerignore(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	ctx := tarOf(t, []tarFile{
+		{name: "Dockerfile", body: "FROM " + e.ref + "\nCOPY . /ctx/\n"},
+		{name: ".dockerignore", body: "secret*\nbuild/\n"},
+		{name: "secret.key", body: "k"},
+		{name: "build/out.bin", body: "b"},
+		{name: "src/main.go", body: "package main"},
+	})
+	msgs, status := postBuild(t, e, "t=ign:1", ctx)
+	if status != 200 || msgs.err != "" {
+		t.Fatalf("build: %d %s", status, msgs.err)
+	}
+	if got := e.d.Must("run", "--rm", "ign:1", "find", "/ctx", "-type", "f"); strings.Contains(got, "secret") || strings.Contains(got, "out.bin") || !strings.Contains(got, "/ctx/src/main.go") {
+		t.Fatalf("copied: %q", got)
+	}
+	if msgs.auxID == "" {
+		t.Fatal("no aux image ID in the stream")
+	}
+}
+
+// A broken Dockerfile fails with an error naming the line or step, and no
+// image gets (or loses) the tag.
+func TestBuildBrokenDockerfiles(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	e.d.Must("tag", e.ref, "broken:1")
+	want := strings.TrimSpace(e.d.Must("image", "inspect", "-f", "{{.Id}}", "broken:1"))
+	for _, tc := range []struct {
+		name, dockerfile, msg string
+		code                  int
+	}{
+		{"unknown instruction", "FROM " + e.ref + "\nFOO bar\n", "dockerfile parse error on line 2: unknown instruction: FOO", 1},
+		{"missing file", "FROM " + e.ref + "\nCOPY missing.txt /\n", "step 2/2 (COPY missing.txt /): file not found in build context or excluded by .dockerignore: stat missing.txt: file does not exist", 1},
+		{"failing run", "FROM " + e.ref + "\nRUN echo partial > /f\nRUN exit 3\nCMD x\n", "step 3/4 (RUN exit 3): The command '/bin/sh -c exit 3' returned a non-zero code: 3", 3},
+		{"no from", "RUN true\n", "no build stage in current context", 1},
+		{"empty", "\n", "the Dockerfile (Dockerfile) cannot be empty", 1},
+		{"comments only", "# nothing\n", "file with no instructions", 1},
+		{"bad from", "FROM \"\"\n", "", 1},
+		{"bad chown", "FROM " + e.ref + "\nCOPY --chown=nobodyhere Dockerfile /\n", "unable to find user nobodyhere", 1},
+		{"heredoc", "FROM " + e.ref + "\nRUN <<EOF\necho hi\nEOF\n", "here-document", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := buildDir(t, map[string]string{"Dockerfile": tc.dockerfile})
+			r := e.d.Run(nil, "build", "-t", "broken:1", dir)
+			if r.Code != tc.code || !strings.Contains(r.Stderr, tc.msg) {
+				t.Fatalf("exit %d (want %d), stderr:\n%s\nstdout:\n%s", r.Code, tc.code, r.Stderr, r.Stdout)
+			}
+			if got := strings.TrimSpace(e.d.Must("image", "inspect", "-f", "{{.Id}}", "broken:1")); got != want {
+				t.Fatalf("the tag moved to %s", got)
+			}
+		})
+	}
+	// A failed RUN's container stays for inspection (as with dockerd),
+	// unless --force-rm.
+	dir := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nRUN exit 4\n"})
+	before := e.d.Must("ps", "-aq")
+	e.d.Run(nil, "build", "--force-rm", dir)
+	if after := e.d.Must("ps", "-aq"); after != before {
+		t.Fatalf("--force-rm left containers: %q → %q", before, after)
+	}
+}
+
+// Hostile contexts: names that climb out, absolute names, writes through
+// symlinks, and COPY of symlinks that point out of the context. Nothing
+// outside is read or written; the error says why.
+func TestBuildHostileContexts(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	marker := "berth-escape-" + fmt.Sprint(os.Getpid())
+	df := tarFile{name: "Dockerfile", body: "FROM " + e.ref + "\nCOPY . /ctx/\n"}
+	for _, tc := range []struct {
+		name  string
+		files []tarFile
+		msg   string
+	}{
+		{"dotdot", []tarFile{df, {name: "../" + marker, body: "x"}}, "path escapes the build context"},
+		{"deep dotdot", []tarFile{df, {name: "a/../../../" + marker, body: "x"}}, "path escapes the build context"},
+		{"absolute", []tarFile{df, {name: "/tmp/" + marker, body: "x"}}, "absolute path in the build context"},
+		{"through symlink", []tarFile{df, {name: "d", link: "/tmp"}, {name: "d/" + marker, body: "x"}}, "d is not a directory"},
+		{"device", []tarFile{df, {name: "null", typ: tar.TypeChar}}, "special files"},
+		{"not a tar", nil, "not a tar archive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte("FROM scratch\n")
+			if tc.files != nil {
+				body = tarOf(t, tc.files)
+			}
+			msgs, status := postBuild(t, e, "t=hostile:1", body)
+			if status != http.StatusBadRequest || !strings.Contains(msgs.err, tc.msg) {
+				t.Fatalf("status %d, error %q; want 400 with %q", status, msgs.err, tc.msg)
+			}
+		})
+	}
+	for _, p := range []string{"/tmp/" + marker, filepath.Join(e.agent.Root, "build", marker), filepath.Join(e.agent.Root, "build", "tmp", marker)} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Fatalf("%s was written", p)
+		}
+	}
+	if n, _ := os.ReadDir(filepath.Join(e.agent.Root, "build", "tmp")); len(n) != 0 {
+		t.Fatalf("contexts left behind: %v", n)
+	}
+
+	// Symlinks in a context are fine until a COPY follows one out of it.
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("host secret"), 0o600)
+	for _, tc := range []struct{ name, link, src string }{
+		{"absolute", secret, "link"},
+		{"relative", "../../../../../../../../.." + secret, "link"},
+		{"dir", filepath.Dir(secret), "link/secret"},
+	} {
+		t.Run("copy "+tc.name, func(t *testing.T) {
+			dir := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nCOPY " + tc.src + " /stolen\n", "ok.txt": "fine"})
+			if err := os.Symlink(tc.link, filepath.Join(dir, "link")); err != nil {
+				t.Fatal(err)
+			}
+			msg := e.d.Fail("build", "-t", "stolen:1", dir)
+			if !strings.Contains(msg, "outside the build context") {
+				t.Fatalf("error: %s", msg)
+			}
+		})
+	}
+	// A symlink within the context is followed; one copied as part of a
+	// directory stays a symlink.
+	dir := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nCOPY inner /followed\nCOPY tree /tree/\n",
+		"real.txt": "inside", "tree/x": "x"})
+	os.Symlink("real.txt", filepath.Join(dir, "inner"))
+	os.Symlink(secret, filepath.Join(dir, "tree", "out"))
+	e.d.Must("build", "-t", "links:1", dir)
+	if got := e.d.Must("run", "--rm", "links:1", "sh", "-c", "cat /followed; readlink /tree/out"); got != "inside"+secret+"\n" {
+		t.Fatalf("links: %q", got)
+	}
+}
+
+type tarFile struct {
+	name, body, link string
+	typ              byte
+}
+
+func tarOf(t *testing.T, files []tarFile) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		h := &tar.Header{Name: f.name, Mode: 0o644, Typeflag: f.typ, Size: int64(len(f.body))}
+		switch {
+		case f.link != "":
+			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, f.link, 0
+		case f.typ == 0:
+			h.Typeflag = tar.TypeReg
+		default:
+			h.Size = 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Size > 0 {
+			tw.Write([]byte(f.body))
+		}
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+type buildMessages struct {
+	stream string
+	err    string
+	code   int
+	auxID  string
+}
+
+// postBuild sends a context to POST /build and reads the answer.
+func postBuild(t *testing.T, e imageEnv, query string, body []byte) (buildMessages, int) {
+	t.Helper()
+	resp, err := e.agent.HTTPClient().Post("http://berth/build?"+query, "application/x-tar", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m buildMessages
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Message string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		m.err = e.Message
+		return m, resp.StatusCode
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var msg struct {
+			Stream      string
+			ErrorDetail *struct {
+				Code    int
+				Message string
+			}
+			Aux *struct{ ID string }
+		}
+		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil {
+			t.Fatalf("stream line %q: %v", sc.Text(), err)
+		}
+		m.stream += msg.Stream
+		if msg.ErrorDetail != nil {
+			m.err, m.code = msg.ErrorDetail.Message, msg.ErrorDetail.Code
+		}
+		if msg.Aux != nil {
+			m.auxID = msg.Aux.ID
+		}
+	}
+	return m, resp.StatusCode
+}
+
+
+
+// A RUN step's layer holds what the command changed, not the mount points
+// the runtime made for itself (/etc/hosts, /etc/hostname …).
+func TestBuildRunLayerHoldsOnlyChanges(t *testing.T) {
+	e := newImageEnv(t)
+	dir := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nRUN touch /made && echo x > /etc/added\n"})
+	e.d.Must("build", "-t", "layer:1", dir)
+	out := filepath.Join(t.TempDir(), "img.tar")
+	e.d.Must("save", "-o", out, "layer:1")
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	files := map[string][]byte{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(tr)
+		files[h.Name] = b
+	}
+	var manifest []struct{ Layers []string }
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) != 1 || len(manifest[0].Layers) != 2 {
+		t.Fatalf("manifest: %s %v", files["manifest.json"], err)
+	}
+	var names []string
+	lr := tar.NewReader(bytes.NewReader(files[manifest[0].Layers[1]]))
+	for {
+		h, err := lr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, strings.TrimSuffix(h.Name, "/"))
+	}
+	if strings.Join(names, " ") != "etc etc/added made" {
+		t.Fatalf("RUN layer entries: %v", names)
+	}
 }
