@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -225,7 +224,7 @@ func (b *Backend) launchHostd(ctx context.Context) error {
 	cmd := exec.Command(bin, "hostd")
 	cmd.Env = append(os.Environ(), "BERTH_HOME="+b.paths.Home)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s hostd: %w", bin, err)
 	}
