@@ -50,6 +50,9 @@ type Machine struct {
 	EngineArgs []string
 	// Agent is the berth-agent binary, for drivers that run it directly.
 	Agent string
+	// Rootfs is the guest's root filesystem as a tar (WSL imports it as a
+	// distro; make guest writes wsl-rootfs.tar.gz).
+	Rootfs string
 }
 
 // Share is a host folder visible in the guest.
