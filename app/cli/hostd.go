@@ -23,6 +23,8 @@ import (
 	// The VM drivers hostd can run.
 	_ "github.com/berth-dev/berth/vm/native"
 	_ "github.com/berth-dev/berth/vm/qemu"
+	_ "github.com/berth-dev/berth/vm/vz"  // macOS only
+	_ "github.com/berth-dev/berth/vm/wsl" // Windows only
 )
 
 func init() { register(newHostdCommand) }

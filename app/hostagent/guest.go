@@ -29,6 +29,7 @@ import (
 // guest) and, for the native driver, berth-agent.
 type GuestFiles struct {
 	Kernel, Initrd, Agent string
+	Rootfs                string // WSL: the distro's root filesystem
 }
 
 // FindGuestFiles looks for the guest files: $BERTH_GUEST_DIR, then next to
@@ -55,6 +56,9 @@ func FindGuestFiles() GuestFiles {
 		k, i := filepath.Join(d, "vmlinuz"), filepath.Join(d, "initrd.img")
 		if exists(k) && exists(i) {
 			f.Kernel, f.Initrd = filepath.Clean(k), filepath.Clean(i)
+			if r := filepath.Join(d, "wsl-rootfs.tar.gz"); exists(r) {
+				f.Rootfs = filepath.Clean(r)
+			}
 			break
 		}
 	}

@@ -138,7 +138,9 @@ func New(o Options) (*Agent, error) {
 }
 
 func defaultDriver() string {
-	for _, n := range []string{"qemu", "vz", "wsl", "native"} {
+	// vz and wsl register only on their platforms, where they are the
+	// natural choice; QEMU is everywhere.
+	for _, n := range []string{"vz", "wsl", "qemu", "native"} {
 		for _, have := range driver.Names() {
 			if n == have {
 				return n
