@@ -3,6 +3,7 @@ package qemu
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -72,8 +73,14 @@ func buildArgs(m *driver.Machine, c qemuConfig) ([]string, error) {
 		}
 	}
 
+	accel := c.accel
+	if accel == "whpx" {
+		// WHPX's in-kernel irqchip loses MSI interrupts on many hosts
+		// ("whpx: injection failed"); QEMU's own is reliable.
+		accel += ",kernel-irqchip=off"
+	}
 	args := []string{"-name", "berth-" + m.Name, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-accel", c.accel}
+		"-accel", accel}
 	switch c.arch {
 	case "amd64":
 		args = append(args, "-M", "q35")
@@ -133,6 +140,17 @@ func binary() string {
 	name := map[string]string{"amd64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64"}[runtime.GOARCH]
 	if runtime.GOOS == "windows" {
 		name += ".exe"
+		// The QEMU installer for Windows does not put itself on PATH.
+		if _, err := exec.LookPath(name); err != nil {
+			if p := filepath.Join(os.Getenv("ProgramFiles"), "qemu", name); fileExists(p) {
+				return p
+			}
+		}
 	}
 	return name
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -1,7 +1,12 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package qemu
 
-import "os/exec"
+import (
+	"os"
+	"os/exec"
+)
 
 func setProcAttr(cmd *exec.Cmd) {}
+
+func bindToOwner(p *os.Process) {}

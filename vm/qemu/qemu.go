@@ -147,6 +147,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 		stopFsd()
 		return fmt.Errorf("run %s: %w", bin, err)
 	}
+	bindToOwner(cmd.Process)
 	done := make(chan struct{})
 	mux := transport.NewSerialMux(filepath.Join(m.StateDir, agentSock), d.log)
 	d.mu.Lock()
@@ -471,6 +472,9 @@ func startVirtiofsd(ctx context.Context, m *driver.Machine) ([]*os.Process, []st
 		cmd.Stdout, cmd.Stderr = logf, logf
 		setProcAttr(cmd)
 		err = cmd.Start()
+		if err == nil {
+			bindToOwner(cmd.Process)
+		}
 		logf.Close()
 		if err != nil {
 			return fail(fmt.Errorf("virtiofsd for %s: %w", sh.HostPath, err))

@@ -46,6 +46,10 @@ func TestBuildArgs(t *testing.T) {
 			t.Errorf("missing %q in %s", want, line)
 		}
 	}
+	args, err = buildArgs(m, qemuConfig{arch: "amd64", accel: "whpx", stateDir: "/s"})
+	if err != nil || !strings.Contains(strings.Join(args, " "), "-accel whpx,kernel-irqchip=off -M q35") {
+		t.Errorf("WHPX without QEMU's irqchip: %v %v", args, err)
+	}
 	m.EngineArgs = []string{"--label=a b"}
 	if _, err := buildArgs(m, qemuConfig{arch: "amd64", accel: "tcg"}); err == nil {
 		t.Error("an engine argument with a space was accepted")
