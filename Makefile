@@ -18,6 +18,7 @@ FUZZTIME ?= 10s
 # The desktop window (Wails v2, WebKitGTK 4.1 on Linux) embeds frontend/dist.
 DESKTOP_TAGS := desktop,production,webkit2_41
 
+.PHONY: cross cross-windows cross-darwin cross-arm64
 .PHONY: all build test test-go test-frontend fuzz bench bench-vm guest guest-lock hello up clean desktop frontend bindings FORCE
 
 all: build
@@ -47,7 +48,7 @@ guest-lock: $(BIN)/berth-agent
 
 comma := ,
 
-test: build guest desktop test-frontend test-go fuzz
+test: build guest desktop cross test-frontend test-go fuzz
 
 test-go:
 	BERTH_BIN=$(BIN) $(GO) test -count=1 -timeout 45m ./...
@@ -95,6 +96,28 @@ hello: $(BIN)/hello.tar
 
 $(BIN)/hello.tar: build/hello/main.go build/hello/hello.lock
 	$(GO) run ./build/hello -arch $(GUEST_ARCH) -out $@
+
+# Builds for the other platforms, from this Linux machine: Windows binaries
+# (pure Go; `berth hostd` is part of berth.exe), a type-check of every
+# macOS file (cgo cannot compile here: internal/crosscheck), and the arm64
+# berth-agent for Apple silicon's guest.
+cross: cross-windows cross-darwin cross-arm64
+
+WIN_BIN := $(BIN)/windows
+cross-windows: frontend
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(CLI_LDFLAGS)' -o $(WIN_BIN)/berth.exe ./cmd/berth
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -tags desktop,production -ldflags '-s -w -H windowsgui' -o $(WIN_BIN)/berth-desktop.exe .
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build ./app/... ./cmd/... ./vm/...
+	GOOS=windows GOARCH=amd64 $(GO) vet ./vm/driver/... ./vm/wsl/... ./vm/vz/... ./internal/crosscheck/...
+
+cross-darwin: frontend
+	$(GO) run ./internal/tools/crosscheck -goos darwin -goarch arm64,amd64 -tags desktop,production . ./app/... ./cmd/... ./vm/...
+
+ARM64_BIN := $(BIN)/linux-arm64
+cross-arm64: $(ARM64_BIN)/berth-agent
+
+$(ARM64_BIN)/berth-agent: FORCE
+	CC=aarch64-linux-gnu-gcc GOARCH=arm64 CGO_ENABLED=1 $(GO) build -trimpath -tags $(AGENT_TAGS) -ldflags '$(AGENT_LDFLAGS)' -o $@ ./guest-agent
 
 up: build hello guest
 	./scripts/up.sh
