@@ -140,6 +140,12 @@ func (u *ctxUnpacker) entry(hdr *tar.Header, body io.Reader) error {
 	if rel == "" {
 		return nil // the context root itself
 	}
+	for k := range hdr.PAXRecords {
+		// A sparse entry's holes expand to any size from a few bytes.
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return errors.New("sparse files are not allowed in a build context")
+		}
+	}
 	dir, base := path.Split(rel)
 	dir = strings.TrimSuffix(dir, "/")
 	pfd, err := u.mkdirs(dir)

@@ -507,12 +507,18 @@ func (bs *buildState) dispatch1(ctx context.Context, st *stageState, cmd instruc
 		return bs.commit(ctx, st, nop(st, "ENTRYPOINT "+jsonList(c.Entrypoint)), "", nil)
 	case *instructions.ExposeCommand:
 		var ports []string
-		for _, p := range cmd.Ports {
-			ps, err := exposedPorts(p)
+		for _, word := range cmd.Ports {
+			words, err := bs.lex.ProcessWords(word, shell.EnvsFromSlice(st.env()))
 			if err != nil {
-				return err
+				return errdefs.InvalidArgument("%v", err)
 			}
-			ports = append(ports, ps...)
+			for _, p := range words {
+				ps, err := exposedPorts(p)
+				if err != nil {
+					return err
+				}
+				ports = append(ports, ps...)
+			}
 		}
 		if c.ExposedPorts == nil {
 			c.ExposedPorts = map[string]struct{}{}

@@ -316,7 +316,10 @@ func (w *rootWriter) dir(p string, mode os.FileMode, mtime time.Time) (int, erro
 			return -1, perr
 		}
 		base := path.Base(p)
-		if err := unix.Mkdirat(parent, base, 0o700); err != nil && err != unix.EEXIST {
+		if err := unix.Mkdirat(parent, base, 0o700); err == unix.EEXIST {
+			// Only a dangling symlink exists and cannot be opened.
+			return -1, errdefs.InvalidArgument("%s is a symlink to a missing directory", p)
+		} else if err != nil {
 			return -1, fmt.Errorf("mkdir %s: %w", p, err)
 		}
 		if err := setMeta(parent, base, w.uid, w.gid, mode, mtime, false); err != nil {

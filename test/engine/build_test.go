@@ -328,8 +328,6 @@ func postBuild(t *testing.T, e imageEnv, query string, body []byte) (buildMessag
 	return m, resp.StatusCode
 }
 
-
-
 // A RUN step's layer holds what the command changed, not the mount points
 // the runtime made for itself (/etc/hosts, /etc/hostname …).
 func TestBuildRunLayerHoldsOnlyChanges(t *testing.T) {
@@ -368,5 +366,109 @@ func TestBuildRunLayerHoldsOnlyChanges(t *testing.T) {
 	}
 	if strings.Join(names, " ") != "etc etc/added made" {
 		t.Fatalf("RUN layer entries: %v", names)
+	}
+}
+
+// Every config instruction lands in the image; COPY/ADD options apply; a
+// changed file rebuilds from its step on; --no-cache rebuilds everything.
+func TestBuildInstructionsAndCache(t *testing.T) {
+	e := newImageEnv(t)
+	var archive bytes.Buffer
+	tw := tar.NewWriter(&archive)
+	tw.WriteHeader(&tar.Header{Name: "pkg/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "pkg/data.txt", Typeflag: tar.TypeReg, Mode: 0o640, Size: 4, Uid: 7, Gid: 8})
+	tw.Write([]byte("data"))
+	tw.Close()
+	dir := buildDir(t, map[string]string{
+		"Dockerfile": `FROM ` + e.ref + `
+ONBUILD RUN echo triggered > /tmp/onbuild
+ENV APP=/opt/app PORT=8080
+WORKDIR $APP
+COPY --chown=user:nogroup --chmod=640 conf/*.conf ./conf/
+ADD pkg.tar /unpacked/
+COPY pkg.tar /packed/
+LABEL org.example.name="demo app" version=1
+EXPOSE ${PORT} 53/udp
+VOLUME /data
+USER nobody
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s --timeout=2s --retries=4 CMD test -f /etc/passwd
+SHELL ["/bin/sh", "-ec"]
+RUN id -u > /tmp/uid
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["echo $APP"]
+`,
+		"conf/a.conf":  "a",
+		"conf/b.conf":  "b",
+		"conf/c.other": "c",
+		"pkg.tar":      archive.String(),
+	})
+	e.d.Must("build", "-t", "inst:1", dir)
+	var inspect []struct {
+		Config struct {
+			Env          []string
+			WorkingDir   string
+			Labels       map[string]string
+			ExposedPorts map[string]any
+			Volumes      map[string]any
+			User         string
+			StopSignal   string
+			Healthcheck  struct {
+				Test     []string
+				Interval int64
+				Timeout  int64
+				Retries  int
+			}
+			Shell      []string
+			OnBuild    []string
+			Entrypoint []string
+			Cmd        []string
+		}
+	}
+	if err := json.Unmarshal([]byte(e.d.Must("image", "inspect", "inst:1")), &inspect); err != nil {
+		t.Fatal(err)
+	}
+	c := inspect[0].Config
+	if c.WorkingDir != "/opt/app" || c.Labels["org.example.name"] != "demo app" || c.Labels["version"] != "1" ||
+		c.ExposedPorts["8080/tcp"] == nil || c.ExposedPorts["53/udp"] == nil || c.Volumes["/data"] == nil ||
+		c.User != "nobody" || c.StopSignal != "SIGINT" || strings.Join(c.Healthcheck.Test, " ") != "CMD-SHELL test -f /etc/passwd" ||
+		c.Healthcheck.Interval != 5e9 || c.Healthcheck.Timeout != 2e9 || c.Healthcheck.Retries != 4 ||
+		strings.Join(c.Shell, " ") != "/bin/sh -ec" || strings.Join(c.OnBuild, "") != "RUN echo triggered > /tmp/onbuild" ||
+		strings.Join(c.Entrypoint, " ") != "/bin/sh -c" || strings.Join(c.Cmd, " ") != "echo $APP" ||
+		!strings.Contains(strings.Join(c.Env, " "), "APP=/opt/app") {
+		t.Fatalf("config: %+v", c)
+	}
+	if got := e.d.Must("run", "--rm", "inst:1"); got != "/opt/app\n" {
+		t.Fatalf("run: %q", got)
+	}
+	got := e.d.Must("run", "--rm", "-u", "0", "--entrypoint", "sh", "inst:1", "-c",
+		"cat /tmp/uid; stat -c '%n %u:%g %a' conf/* /unpacked/pkg/data.txt; cat /unpacked/pkg/data.txt; ls /packed")
+	if want := "65534\nconf/a.conf 1000:65534 640\nconf/b.conf 1000:65534 640\n/unpacked/pkg/data.txt 7:8 640\ndatapkg.tar\n"; got != want {
+		t.Fatalf("files:\n%s\nwant:\n%s", got, want)
+	}
+
+	// ONBUILD triggers run in a child build.
+	child := buildDir(t, map[string]string{"Dockerfile": "FROM inst:1\n"})
+	out := e.d.Must("build", "-t", "child:1", child)
+	mustContain(t, "child", out, "# Executing 1 build trigger")
+	if got := e.d.Must("run", "--rm", "child:1", "cat /tmp/onbuild"); got != "triggered\n" {
+		t.Fatalf("trigger: %q", got)
+	}
+
+	// A changed file misses the cache from its step on, not before.
+	os.WriteFile(filepath.Join(dir, "conf", "b.conf"), []byte("changed"), 0o644)
+	out = e.d.Must("build", "-t", "inst:1", dir)
+	if n := strings.Count(out, "Using cache"); n != 3 {
+		t.Fatalf("after a change: %d cache hits, want 3 (ONBUILD, ENV, WORKDIR):\n%s", n, out)
+	}
+	// An unused file is not an input.
+	os.WriteFile(filepath.Join(dir, "conf", "c.other"), []byte("changed"), 0o644)
+	out = e.d.Must("build", "-t", "inst:1", dir)
+	if strings.Contains(out, "Running in") {
+		t.Fatalf("a change to an unused file rebuilt:\n%s", out)
+	}
+	out = e.d.Must("build", "--no-cache", "-t", "inst:1", dir)
+	if strings.Contains(out, "Using cache") {
+		t.Fatalf("--no-cache used the cache:\n%s", out)
 	}
 }
