@@ -230,7 +230,9 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 	c.mu.Lock()
 	c.run = r
 	c.logs = r.logs
-	c.rec.State = State{Status: ctr.StateRunning, Pid: r.pid, StartedAt: time.Now().UTC()}
+	c.rec.State = State{Status: ctr.StateRunning, Pid: r.pid, StartedAt: time.Now().UTC(),
+		Health: startingHealth(c.rec.Config, c.rec.State.Health)}
+	checked := c.rec.State.Health != nil
 	c.rec.HasBeenStartedBefore = true
 	if policy {
 		c.rec.RestartCount++
@@ -244,6 +246,10 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 	m.log.Debug("container started", "container", id, "pid", r.pid, "took", time.Since(began))
 	m.bg.Add(1)
 	go m.monitor(c, r)
+	if checked {
+		m.bg.Add(1)
+		go m.monitorHealth(c, r)
+	}
 	return nil
 }
 
@@ -397,7 +403,8 @@ func (m *Manager) monitor(c *Container, r *run) {
 	if restart {
 		status = ctr.StateRestarting
 	}
-	c.rec.State = State{Status: status, ExitCode: code, OOMKilled: oom, StartedAt: started, FinishedAt: time.Now().UTC()}
+	c.rec.State = State{Status: status, ExitCode: code, OOMKilled: oom, StartedAt: started, FinishedAt: time.Now().UTC(),
+		Health: stoppedHealth(c.rec.State.Health)}
 	c.run = nil
 	c.exits++
 	autoRemove := c.rec.HostConfig.AutoRemove && !restart

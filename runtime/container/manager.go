@@ -443,9 +443,8 @@ func mergeImageConfig(cfg *ctr.Config, img *image.Image) {
 		}
 		cfg.Volumes[v] = struct{}{}
 	}
-	if cfg.Healthcheck == nil && ic.Healthcheck != nil {
-		h := ic.Healthcheck
-		cfg.Healthcheck = &ctr.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
+	if h := ic.Healthcheck; h != nil {
+		mergeHealthcheck(cfg, &ctr.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries})
 	}
 	if len(cfg.Shell) == 0 {
 		cfg.Shell = ic.Shell

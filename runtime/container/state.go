@@ -48,6 +48,7 @@ type State struct {
 	OOMKilled  bool
 	StartedAt  time.Time
 	FinishedAt time.Time
+	Health     *ctr.Health `json:",omitempty"` // with a health check (health.go)
 }
 
 // Running reports whether the container has a live process (or is between

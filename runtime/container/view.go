@@ -59,6 +59,7 @@ func (m *Manager) Inspect(ctx context.Context, ref string, size bool) (*ctr.Insp
 			Paused: st.Status == ctr.StatePaused, Restarting: st.Status == ctr.StateRestarting,
 			OOMKilled: st.OOMKilled, Dead: st.Status == ctr.StateDead, Pid: st.Pid, ExitCode: st.ExitCode,
 			Error: st.Error, StartedAt: formatTime(st.StartedAt), FinishedAt: formatTime(st.FinishedAt),
+			Health: st.Health,
 		},
 		Image:           rec.ImageID,
 		HostnamePath:    filepath.Join(c.dir, "hostname"),
@@ -116,7 +117,7 @@ func (m *Manager) sizes(ctx context.Context, rec record) (rw, rootfs int64) {
 func StatusString(st State, now time.Time) string {
 	switch st.Status {
 	case ctr.StateRunning:
-		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + healthString(st.Health)
 	case ctr.StatePaused:
 		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (Paused)"
 	case ctr.StateRestarting:
@@ -213,7 +214,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]ctr.Summary, er
 			continue
 		case f.Has("is-task") && f.Match("is-task", "true"):
 			continue
-		case f.Has("health") && !f.Match("health", "none"):
+		case f.Has("health") && !f.Match("health", string(healthStatus(st.Health))):
 			continue
 		case f.Has("network") && !f.MatchAny("network", string(rec.HostConfig.NetworkMode)):
 			continue
@@ -239,6 +240,9 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]ctr.Summary, er
 		}
 		if s.Labels == nil {
 			s.Labels = map[string]string{}
+		}
+		if st.Health != nil {
+			s.Health = &ctr.HealthSummary{Status: st.Health.Status, FailingStreak: st.Health.FailingStreak}
 		}
 		s.HostConfig.NetworkMode = string(rec.HostConfig.NetworkMode)
 		if opts.Size {
