@@ -21,6 +21,9 @@ type Config struct {
 	Addr    netip.Prefix // berth.ip=10.0.2.15/24
 	Gateway netip.Addr   // berth.gw=10.0.2.2
 	DNS     []netip.Addr // berth.dns=10.0.2.3[,…]
+	// DHCP: the address, gateway and resolvers come from a DHCP server
+	// instead (berth.ip=dhcp): Apple Virtualization's NAT hands them out.
+	DHCP bool
 	// DataDisk is the block device holding /data (berth.disk=/dev/vda).
 	DataDisk string
 	// EngineArgs are extra berth-agent flags, comma-separated
@@ -32,6 +35,9 @@ type Config struct {
 	// Shares are host folders to mount with virtiofs
 	// (berth.share=TAG:/guest/path[:ro], repeatable).
 	Shares []Share
+	// Rosetta is the virtiofs tag of Apple's Rosetta share, registered
+	// with binfmt_misc for x86-64 binaries (berth.rosetta=TAG).
+	Rosetta string
 	// Probe makes PID 1 print ProbeMarker and power off at once: the host
 	// boots the guest this way to learn whether an accelerator runs it.
 	Probe bool // berth.probe=1
@@ -71,6 +77,10 @@ func ParseCmdline(cmdline string) (Config, error) {
 		var err error
 		switch k {
 		case "berth.ip":
+			if v == "dhcp" {
+				c.DHCP = true
+				break
+			}
 			c.Addr, err = netip.ParsePrefix(v)
 		case "berth.gw":
 			c.Gateway, err = netip.ParseAddr(v)
@@ -102,6 +112,11 @@ func ParseCmdline(cmdline string) (Config, error) {
 				break
 			}
 			c.Shares = append(c.Shares, Share{Tag: f[0], Path: f[1], ReadOnly: len(f) == 3})
+		case "berth.rosetta":
+			if !shareTagOK(v) {
+				err = fmt.Errorf("want a virtiofs tag")
+			}
+			c.Rosetta = v
 		case "berth.probe":
 			c.Probe = v == "1"
 		default:
@@ -112,4 +127,16 @@ func ParseCmdline(cmdline string) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+func shareTagOK(t string) bool {
+	if t == "" || len(t) > 36 {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -1,7 +1,9 @@
 package pid1
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -10,7 +12,8 @@ import (
 
 // setupNetwork brings up loopback and the first ethernet NIC with the
 // static address of the driver's user-mode network (no DHCP: it costs
-// round trips at boot and slirp's answers are fixed anyway).
+// round trips at boot and slirp's answers are fixed anyway), or with DHCP
+// where the network hands out addresses (berth.ip=dhcp: vz's NAT).
 func setupNetwork(cfg Config) error {
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
@@ -22,6 +25,17 @@ func setupNetwork(cfg Config) error {
 	nic, err := findNIC(2 * time.Second)
 	if err != nil {
 		return err
+	}
+	if cfg.DHCP {
+		n := &dhcpNet{nic: nic, resolvConf: "/etc/resolv.conf", log: slog.Default()}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		c, lease, err := n.up(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		go n.keep(context.Background(), c, lease)
+		return nil
 	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: cfg.Addr.Addr().AsSlice(), Mask: net.CIDRMask(cfg.Addr.Bits(), cfg.Addr.Addr().BitLen())}}
 	if err := netlink.AddrReplace(nic, addr); err != nil {

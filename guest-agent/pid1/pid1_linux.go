@@ -138,14 +138,22 @@ func (p *Init) run() {
 	}
 	p.log.Debug("engine modules loaded", "since_init", time.Since(t0))
 	lateDone := false
-	if len(cfg.Shares) > 0 {
+	if len(cfg.Shares) > 0 || cfg.Rosetta != "" {
 		// Shared folders are mounted before the engine starts, so the
 		// first `docker run -v` sees them; virtiofs is a late module.
+		// So is Rosetta, for the first amd64 container.
 		if err := loadModules(lateModules); err != nil {
 			p.log.Warn("late modules", "err", err)
 		}
 		lateDone = true
 		p.mountShares()
+		if cfg.Rosetta != "" {
+			if err := setupRosetta(cfg.Rosetta); err != nil {
+				p.log.Warn("rosetta", "err", err)
+			} else {
+				p.log.Info("rosetta registered for x86-64 binaries")
+			}
+		}
 	}
 	if p.bootError() == nil {
 		args := []string{"--root", engineRoot, "--host", "unix://" + engineSocket, "--log-level", cfg.LogLevel}
