@@ -34,17 +34,26 @@ $(BIN)/berth: FORCE
 # The VM's kernel and initramfs (/init is bin/berth-agent) from pinned Debian
 # packages, cached in build/guest/cache; see build/guest/main.go. Images in
 # GUEST_IMAGES are preloaded on the VM's first boot.
-GUEST_ARCH   ?= $(shell $(GO) env GOARCH)
+HOST_ARCH    := $(shell $(GO) env GOARCH)
+GUEST_ARCH   ?= $(HOST_ARCH)
 GUEST_OUT    ?= $(CURDIR)/build/guest/out/$(GUEST_ARCH)
+# Another architecture's guest (arm64 for Apple silicon) takes the
+# cross-built agent and hello image from bin/linux-ARCH (make cross).
+ifeq ($(GUEST_ARCH),$(HOST_ARCH))
+GUEST_AGENT  := $(BIN)/berth-agent
 GUEST_IMAGES ?= $(BIN)/hello.tar
+else
+GUEST_AGENT  := $(BIN)/linux-$(GUEST_ARCH)/berth-agent
+GUEST_IMAGES ?= $(BIN)/linux-$(GUEST_ARCH)/hello.tar
+endif
 
-guest: $(BIN)/berth-agent $(GUEST_IMAGES)
-	$(GO) run ./build/guest -arch $(GUEST_ARCH) -agent $(BIN)/berth-agent -out $(GUEST_OUT) \
+guest: $(GUEST_AGENT) $(GUEST_IMAGES)
+	$(GO) run ./build/guest -arch $(GUEST_ARCH) -agent $(GUEST_AGENT) -out $(GUEST_OUT) \
 		$(if $(GUEST_IMAGES),-images $(subst $(eval) ,$(comma),$(strip $(GUEST_IMAGES))))
 
 # Re-resolve the guest packages to Debian's newest and rewrite guest.lock.
-guest-lock: $(BIN)/berth-agent
-	$(GO) run ./build/guest -arch $(GUEST_ARCH) -agent $(BIN)/berth-agent -out $(GUEST_OUT) -update-lock
+guest-lock: $(GUEST_AGENT)
+	$(GO) run ./build/guest -arch $(GUEST_ARCH) -agent $(GUEST_AGENT) -out $(GUEST_OUT) -update-lock
 
 comma := ,
 
@@ -95,12 +104,16 @@ bench-vm: build guest
 hello: $(BIN)/hello.tar
 
 $(BIN)/hello.tar: build/hello/main.go build/hello/hello.lock
-	$(GO) run ./build/hello -arch $(GUEST_ARCH) -out $@
+	$(GO) run ./build/hello -arch $(HOST_ARCH) -out $@
+
+$(BIN)/linux-%/hello.tar: build/hello/main.go build/hello/hello.lock
+	$(GO) run ./build/hello -arch $* -out $@
 
 # Builds for the other platforms, from this Linux machine: Windows binaries
 # (pure Go; `berth hostd` is part of berth.exe), a type-check of every
 # macOS file (cgo cannot compile here: internal/crosscheck), and the arm64
-# berth-agent for Apple silicon's guest.
+# berth-agent and guest image for Apple silicon (needs arm64 in dpkg's
+# architectures for the Debian packages; .ci/run adds it).
 cross: cross-windows cross-darwin cross-arm64
 
 WIN_BIN := $(BIN)/windows
@@ -115,6 +128,7 @@ cross-darwin: frontend
 
 ARM64_BIN := $(BIN)/linux-arm64
 cross-arm64: $(ARM64_BIN)/berth-agent
+	$(MAKE) guest GUEST_ARCH=arm64
 
 $(ARM64_BIN)/berth-agent: FORCE
 	CC=aarch64-linux-gnu-gcc GOARCH=arm64 CGO_ENABLED=1 $(GO) build -trimpath -tags $(AGENT_TAGS) -ldflags '$(AGENT_LDFLAGS)' -o $@ ./guest-agent

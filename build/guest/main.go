@@ -10,12 +10,14 @@
 // busybox for `berth shell`: reproducible, the
 // sha256 of its cpio is pinned in guest.lock too) plus /init and the
 // preloaded images. `-update-lock` re-resolves
-// the packages to the newest Debian has and rewrites the lock.
+// the packages to the newest Debian has and rewrites the lock. It also
+// writes wsl-rootfs.tar.gz, the distro Windows' WSL driver imports (wsl.go).
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/binary"
@@ -190,6 +192,27 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 	if err := writeFile(filepath.Join(out, "vmlinuz"), kernelBytes); err != nil {
 		return err
 	}
+	// Apple's boot loader on arm64 boots only an uncompressed Image
+	// (QEMU boots either). Debian 12's arm64 vmlinuz already is one; a
+	// gzip'd one is uncompressed next to it.
+	if arch == "arm64" {
+		switch {
+		case isArm64Image(kernelBytes):
+		case bytes.HasPrefix(kernelBytes, []byte{0x1f, 0x8b}):
+			img, err := gunzip(kernelBytes)
+			if err != nil || !isArm64Image(img) {
+				return fmt.Errorf("uncompress the arm64 kernel: not a gzip'd Image (%v)", err)
+			}
+			if err := writeFile(filepath.Join(out, "Image"), img); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("the arm64 kernel is neither an Image nor a gzip'd one: Apple Virtualization cannot boot it")
+		}
+	}
+	if err := writeWSLRootfs(filepath.Join(out, "wsl-rootfs.tar.gz"), filepath.Join(root, "bin/busybox"), agent); err != nil {
+		return err
+	}
 	ib, err := os.ReadFile(initrd)
 	if err != nil {
 		return err
@@ -217,6 +240,17 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 	}
 	fmt.Fprintf(os.Stderr, "guest %s: kernel %s, initrd %d KiB (%s) in %s\n", arch, kver, len(ib)>>10, compress, out)
 	return nil
+}
+
+// isArm64Image: the arm64 boot protocol's magic "ARM\x64" at 0x38.
+func isArm64Image(b []byte) bool { return len(b) > 0x3c && string(b[0x38:0x3c]) == "ARM\x64" }
+
+func gunzip(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
 }
 
 func sum(b []byte) string {
@@ -277,7 +311,14 @@ func addModules(a archive, root, kver, list string) error {
 	if err != nil {
 		return err
 	}
+	// Modules the kernel has built in (ACPI's button on arm64 …) need no
+	// loading: they count as loaded.
 	loaded := map[string]bool{}
+	if b, err := os.ReadFile(filepath.Join(modRoot, "modules.builtin")); err == nil {
+		for _, l := range strings.Fields(string(b)) {
+			loaded[modName(strings.TrimSuffix(filepath.Base(l), ".ko"))] = true
+		}
+	}
 	for _, g := range []string{"boot", "engine", "late"} {
 		// Modules go in levels: each depends only on modules of earlier
 		// levels (or groups), so pid1 loads a level's modules in parallel.
