@@ -135,9 +135,9 @@ func buildArgs(m *driver.Machine, c qemuConfig) ([]string, error) {
 	return args, nil
 }
 
-// binary is QEMU's system emulator for the host's architecture.
-func binary() string {
-	name := map[string]string{"amd64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64"}[runtime.GOARCH]
+// binary is QEMU's system emulator for arch.
+func binary(arch string) string {
+	name := map[string]string{"amd64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64"}[arch]
 	if runtime.GOOS == "windows" {
 		name += ".exe"
 		// The QEMU installer for Windows does not put itself on PATH.

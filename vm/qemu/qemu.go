@@ -42,6 +42,10 @@ type Driver struct {
 	Accel string
 	// GuestLogLevel is the guest agent's log level (berth.log=…).
 	GuestLogLevel string
+	// Arch is the guest's architecture ("amd64", "arm64"; default the
+	// host's). Another one is emulated (TCG): tests boot the arm64 guest
+	// that Apple silicon runs this way.
+	Arch string
 
 	log *slog.Logger
 
@@ -58,6 +62,7 @@ type Driver struct {
 	mon      *qmp.SocketMonitor
 	mux      *transport.SerialMux
 	cid      uint32
+	arch     string // of the running guest
 }
 
 // New returns a stopped QEMU driver.
@@ -98,14 +103,22 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	if err := d.prepare(m); err != nil {
 		return err
 	}
+	arch := d.Arch
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
 	bin := d.Binary
 	if bin == "" {
-		bin = binary()
+		bin = binary(arch)
 	}
 	if _, err := exec.LookPath(bin); err != nil {
 		return fmt.Errorf("QEMU: %w", err)
 	}
-	accel, err := chooseAccel(ctx, d.log, d.Accel, bin, m)
+	want := d.Accel
+	if arch != runtime.GOARCH {
+		want = "tcg" // no hypervisor runs another architecture
+	}
+	accel, err := chooseAccel(ctx, d.log, want, bin, m)
 	if err != nil {
 		return err
 	}
@@ -125,7 +138,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 			p.Wait()
 		}
 	}
-	args, err := buildArgs(m, qemuConfig{arch: runtime.GOARCH, accel: accel, stateDir: m.StateDir,
+	args, err := buildArgs(m, qemuConfig{arch: arch, accel: accel, stateDir: m.StateDir,
 		vsockCID: cid, logLevel: d.GuestLogLevel, fsSockets: socks})
 	if err != nil {
 		stopFsd()
@@ -151,7 +164,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	done := make(chan struct{})
 	mux := transport.NewSerialMux(filepath.Join(m.StateDir, agentSock), d.log)
 	d.mu.Lock()
-	d.m, d.accel, d.cid, d.pid, d.proc, d.done, d.mux, d.stopping = m, accel, cid, cmd.Process.Pid, cmd.Process, done, mux, false
+	d.m, d.accel, d.cid, d.pid, d.proc, d.done, d.mux, d.stopping, d.arch = m, accel, cid, cmd.Process.Pid, cmd.Process, done, mux, false, arch
 	d.mu.Unlock()
 	d.log.Info("qemu started", "machine", m.Name, "pid", cmd.Process.Pid, "accel", accel)
 
@@ -374,7 +387,17 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 	}
 	var err error
 	if !force {
-		if err = d.qmpRun(ctx, "system_powerdown"); err == nil {
+		d.mu.Lock()
+		acpi := d.arch == "amd64"
+		d.mu.Unlock()
+		if acpi {
+			err = d.qmpRun(ctx, "system_powerdown")
+		} else {
+			// arm64's virt machine has no ACPI power button without
+			// firmware: the guest's control API asks instead.
+			err = d.Control().Shutdown(ctx)
+		}
+		if err == nil {
 			select {
 			case <-done:
 				return nil
