@@ -1,9 +1,6 @@
 package wsl
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -241,47 +238,6 @@ func (d *Driver) install(ctx context.Context, m *driver.Machine, distro string) 
 		return fmt.Errorf("update berth-agent: %w", err)
 	}
 	return fsutil.WriteFileAtomic(stamp, []byte(sum+"\n"), 0o600)
-}
-
-// extractAgent copies berth-agent out of the rootfs tar (gzip'd or not).
-func extractAgent(rootfs, dst string) error {
-	f, err := os.Open(rootfs)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var r io.Reader = f
-	head := make([]byte, 2)
-	if _, err := io.ReadFull(f, head); err != nil {
-		return fmt.Errorf("%s: %w", rootfs, err)
-	}
-	f.Seek(0, io.SeekStart)
-	if bytes.Equal(head, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return fmt.Errorf("%s: %w", rootfs, err)
-		}
-		r = zr
-	}
-	tr := tar.NewReader(r)
-	want := strings.TrimPrefix(agentPath, "/")
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return fmt.Errorf("%s has no %s", rootfs, agentPath)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", rootfs, err)
-		}
-		if strings.TrimPrefix(h.Name, "./") != want || h.Typeflag != tar.TypeReg {
-			continue
-		}
-		b, err := io.ReadAll(io.LimitReader(tr, 512<<20))
-		if err != nil {
-			return fmt.Errorf("%s: %w", rootfs, err)
-		}
-		return fsutil.WriteFileAtomic(dst, b, 0o755)
-	}
 }
 
 func fileSHA256(path string) (string, error) {
