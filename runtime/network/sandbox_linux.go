@@ -1,0 +1,540 @@
+//go:build linux
+
+package network
+
+import (
+	"fmt"
+	gonet "net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	ctr "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/berth-dev/berth/runtime/errdefs"
+)
+
+// JoinRequest describes a starting container's networking.
+type JoinRequest struct {
+	ID, Name, Hostname string
+	// Mode is HostConfig.NetworkMode with a container: reference resolved
+	// to the full ID by the caller ("container:<id>").
+	Mode ctr.NetworkMode
+	// Endpoints are the networks to join, keyed by network name, with the
+	// user's settings (aliases, --ip); empty means the Mode's network.
+	Endpoints    map[string]*network.EndpointSettings
+	PortBindings network.PortMap
+	PublishAll   bool
+	Exposed      network.PortSet
+	DNS          []string
+	DNSSearch    []string
+	DNSOptions   []string
+}
+
+// Sandbox is a running container's network: its namespace, its endpoints
+// on networks and its published ports, plus the /etc/hosts entries and
+// /etc/resolv.conf that go with them.
+type Sandbox struct {
+	ID   string
+	Path string // bind mount of the network namespace; "" for the host's
+	// Networks are the container's endpoints, by network name, as
+	// inspect's NetworkSettings.Networks reports them.
+	Networks map[string]*network.EndpointSettings
+	// Ports are the exposed ports with their host bindings (nil when not
+	// published), as NetworkSettings.Ports reports them.
+	Ports network.PortMap
+	// HostsEntries are "IP\tname" lines for the container's /etc/hosts:
+	// its own address and host.docker.internal.
+	HostsEntries []string
+	ResolvConf   []byte
+	Host         bool // the host's network namespace (--network host)
+
+	owned    bool                    // Path was made for this container (not container:<id>)
+	eps      map[string]*endpoint    // by network ID
+	bindings []portKey
+	dns      *dnsServer
+	upstream []string // resolvers the embedded DNS forwards to
+}
+
+// endpoint is a container's attachment to one network.
+type endpoint struct {
+	id        string
+	container string
+	name      string
+	aliases   []string
+	ip        netip.Addr
+	mac       gonet.HardwareAddr
+	veth      string // host side
+}
+
+// Join gives a starting container its network. The caller must Leave once
+// the container has stopped (also when its start fails later on).
+func (m *Manager) Join(req JoinRequest) (*Sandbox, error) {
+	began := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.sandboxes[req.ID]; ok {
+		m.leaveLocked(req.ID) // a leftover of a run whose teardown failed
+	}
+	sb := &Sandbox{ID: req.ID, Networks: map[string]*network.EndpointSettings{}, Ports: network.PortMap{}, eps: map[string]*endpoint{}}
+	mode := req.Mode
+	switch {
+	case mode.IsHost():
+		sb.Host = true
+		sb.ResolvConf = resolvConf(hostResolvConf(), req, false)
+		sb.HostsEntries = []string{m.hostGatewayLocked().String() + "\thost.docker.internal"}
+		m.sandboxes[req.ID] = sb
+		return sb, nil
+	case mode.IsContainer():
+		other, ok := m.sandboxes[mode.ConnectedContainer()]
+		if !ok {
+			return nil, errdefs.Conflict("cannot join network namespace of container %s: it is not running", mode.ConnectedContainer())
+		}
+		if other.Host {
+			return nil, errdefs.Conflict("cannot join network namespace of container %s: it uses the host's network", mode.ConnectedContainer())
+		}
+		sb.Path, sb.ResolvConf, sb.HostsEntries = other.Path, other.ResolvConf, other.HostsEntries
+		m.sandboxes[req.ID] = sb
+		return sb, nil
+	}
+
+	sb.Path, sb.owned = filepath.Join(m.cfg.Root, "netns", req.ID), true
+	if err := newNetns(sb.Path); err != nil {
+		return nil, err
+	}
+	m.sandboxes[req.ID] = sb
+	fail := func(err error) (*Sandbox, error) {
+		m.leaveLocked(req.ID)
+		return nil, err
+	}
+	h, err := nsHandle(sb.Path)
+	if err != nil {
+		return fail(err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err == nil {
+		err = h.LinkSetUp(lo)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("loopback up: %w", err))
+	}
+	if mode.IsNone() {
+		sb.ResolvConf = resolvConf(hostResolvConf(), req, false)
+		return sb, nil
+	}
+
+	nets, err := m.joinOrder(req)
+	if err != nil {
+		return fail(err)
+	}
+	embedded := false
+	for i, j := range nets {
+		ep, err := m.attachLocked(h, sb, j.n, j.cfg, req, i)
+		if err != nil {
+			return fail(err)
+		}
+		sb.eps[j.n.rec.ID] = ep
+		sb.Networks[j.n.rec.Name] = endpointSettings(j.n, ep, j.cfg)
+		if i == 0 {
+			sb.HostsEntries = append(sb.HostsEntries, ep.ip.String()+"\t"+req.Hostname)
+		}
+		embedded = embedded || j.n.userDefined()
+	}
+	sb.HostsEntries = append(sb.HostsEntries, m.hostGatewayLocked().String()+"\thost.docker.internal")
+	primary := sb.eps[nets[0].n.rec.ID]
+	if err := m.publishLocked(sb, req, primary.ip); err != nil {
+		return fail(err)
+	}
+	host := hostResolvConf()
+	sb.ResolvConf = resolvConf(host, req, embedded)
+	if embedded {
+		sb.upstream = upstreams(host, req.DNS)
+		if sb.dns, err = m.startDNS(sb); err != nil {
+			return fail(err)
+		}
+	}
+	m.log.Debug("network joined", "container", req.ID, "networks", len(nets), "took", time.Since(began))
+	return sb, nil
+}
+
+type joinNet struct {
+	n   *net
+	cfg *network.EndpointSettings
+}
+
+// joinOrder resolves the networks to join; the Mode's network comes first
+// (its address is the one published ports lead to).
+func (m *Manager) joinOrder(req JoinRequest) ([]joinNet, error) {
+	primary := string(req.Mode)
+	if req.Mode.IsDefault() || primary == "" {
+		primary = network.NetworkBridge
+	}
+	var out []joinNet
+	seen := map[string]bool{}
+	add := func(ref string, cfg *network.EndpointSettings) error {
+		n, err := m.getLocked(ref)
+		if err != nil {
+			return errdefs.NotFound("network %s not found", ref)
+		}
+		if seen[n.rec.ID] {
+			return nil
+		}
+		if !n.isBridge() {
+			return errdefs.InvalidArgument("container cannot be connected to network %s and others: it uses the %s driver", n.rec.Name, n.rec.Driver)
+		}
+		seen[n.rec.ID] = true
+		out = append(out, joinNet{n: n, cfg: cfg})
+		return nil
+	}
+	if err := add(primary, req.Endpoints[primary]); err != nil {
+		return nil, err
+	}
+	names := slices.Sorted(func(yield func(string) bool) {
+		for k := range req.Endpoints {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	for _, name := range names {
+		if err := add(name, req.Endpoints[name]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// attachLocked puts the container on n: an address, a veth pair with its
+// end in the namespace as ethN, and a default route for the first.
+func (m *Manager) attachLocked(h *netlink.Handle, sb *Sandbox, n *net, cfg *network.EndpointSettings, req JoinRequest, index int) (*endpoint, error) {
+	if !n.up {
+		if err := m.bridgeUp(n); err != nil {
+			return nil, err
+		}
+	}
+	var want netip.Addr
+	if cfg != nil && cfg.IPAMConfig != nil && cfg.IPAMConfig.IPv4Address.IsValid() {
+		want = cfg.IPAMConfig.IPv4Address
+		if !n.userDefined() {
+			return nil, errdefs.InvalidArgument("user specified IP address is supported on user defined networks only")
+		}
+	}
+	ip, err := n.allocate(want, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	ep := &endpoint{id: newID(), container: req.ID, name: req.Name, ip: ip, mac: macFor(ip), veth: m.vethName()}
+	if cfg != nil {
+		ep.aliases = slices.Clone(cfg.Aliases)
+	}
+	n.eps[req.ID] = ep // from here on, leaveLocked undoes it
+	br, err := netlink.LinkByName(n.bridge)
+	if err != nil {
+		return nil, fmt.Errorf("network %s: bridge %s: %w", n.rec.Name, n.bridge, err)
+	}
+	nsFile, err := os.Open(sb.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer nsFile.Close()
+	peer := fmt.Sprintf("eth%d", index)
+	veth := &netlink.Veth{
+		LinkAttrs: netlink.LinkAttrs{Name: ep.veth, MTU: 1500, TxQLen: -1, Flags: gonet.FlagUp, MasterIndex: br.Attrs().Index},
+		PeerName:  peer, PeerHardwareAddr: ep.mac, PeerNamespace: netlink.NsFd(int(nsFile.Fd())), PeerMTU: 1500,
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return nil, fmt.Errorf("network %s: create veth: %w", n.rec.Name, err)
+	}
+	link, err := h.LinkByName(peer)
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %s: %w", n.rec.Name, peer, err)
+	}
+	if err := h.AddrAdd(link, &netlink.Addr{IPNet: ipNet(ip, n.rec.Subnet.Bits())}); err != nil {
+		return nil, fmt.Errorf("network %s: address %s: %w", n.rec.Name, ip, err)
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		return nil, fmt.Errorf("network %s: %s up: %w", n.rec.Name, peer, err)
+	}
+	if index == 0 && !n.rec.Internal {
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: n.rec.Gateway.AsSlice()}); err != nil {
+			return nil, fmt.Errorf("network %s: default route: %w", n.rec.Name, err)
+		}
+	}
+	m.cfg.Events.Publish(events.NetworkEventType, events.ActionConnect, n.rec.ID, map[string]string{"container": req.ID, "name": n.rec.Name, "type": "bridge"})
+	return ep, nil
+}
+
+func endpointSettings(n *net, ep *endpoint, cfg *network.EndpointSettings) *network.EndpointSettings {
+	es := &network.EndpointSettings{}
+	if cfg != nil {
+		es = cfg.Copy()
+	}
+	es.NetworkID, es.EndpointID = n.rec.ID, ep.id
+	es.Gateway, es.IPAddress, es.IPPrefixLen = n.rec.Gateway, ep.ip, n.rec.Subnet.Bits()
+	es.MacAddress = network.HardwareAddr(ep.mac)
+	if n.userDefined() {
+		es.DNSNames = append([]string{ep.name, ep.container[:12]}, ep.aliases...)
+	}
+	return es
+}
+
+func nsHandle(path string) (*netlink.Handle, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open netns: %w", err)
+	}
+	defer f.Close()
+	h, err := netlink.NewHandleAt(netns.NsHandle(f.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("netlink in netns: %w", err)
+	}
+	return h, nil
+}
+
+// vethName is a fresh host-side veth name: vTAG + 8 hex digits.
+func (m *Manager) vethName() string {
+	return "v" + m.tag + newID()[:8]
+}
+
+// macFor derives a locally administered MAC from an IPv4 address, as
+// dockerd long did (02:42:ac:11:00:02 for 172.17.0.2): unique on a subnet.
+func macFor(ip netip.Addr) gonet.HardwareAddr {
+	b := ip.As4()
+	return gonet.HardwareAddr{0x02, 0x42, b[0], b[1], b[2], b[3]}
+}
+
+// Leave tears down a container's network: its DNS server, published
+// ports, endpoints and namespace. It is a no-op for unknown containers.
+func (m *Manager) Leave(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.leaveLocked(id)
+}
+
+func (m *Manager) leaveLocked(id string) {
+	sb, ok := m.sandboxes[id]
+	if !ok {
+		return
+	}
+	delete(m.sandboxes, id)
+	if sb.dns != nil {
+		sb.dns.close()
+	}
+	if len(sb.bindings) > 0 {
+		for _, k := range sb.bindings {
+			if b, ok := m.ports[k]; ok && b.container == id {
+				b.close()
+				delete(m.ports, k)
+			}
+		}
+		if err := m.applyNATLocked(); err != nil {
+			m.log.Warn("nat rules", "container", id, "err", err)
+		}
+	}
+	for _, n := range m.nets {
+		ep, ok := n.eps[id]
+		if !ok {
+			continue
+		}
+		if l, err := netlink.LinkByName(ep.veth); err == nil {
+			if err := netlink.LinkDel(l); err != nil {
+				m.log.Warn("delete veth", "container", id, "veth", ep.veth, "err", err)
+			}
+		}
+		delete(n.used, ep.ip)
+		delete(n.eps, id)
+		m.cfg.Events.Publish(events.NetworkEventType, events.ActionDisconnect, n.rec.ID, map[string]string{"container": id, "name": n.rec.Name, "type": "bridge"})
+	}
+	if sb.owned {
+		if err := removeNetns(sb.Path); err != nil {
+			m.log.Warn("remove netns", "container", id, "err", err)
+		}
+	}
+}
+
+// allocate hands out want, or the next free address of the network.
+func (n *net) allocate(want netip.Addr, id string) (netip.Addr, error) {
+	pool := n.rec.Subnet
+	if n.rec.IPRange.IsValid() {
+		pool = n.rec.IPRange
+	}
+	usable := func(a netip.Addr) bool {
+		return n.rec.Subnet.Contains(a) && a != n.rec.Gateway && a != n.rec.Subnet.Addr() && a != lastAddr(n.rec.Subnet)
+	}
+	if want.IsValid() {
+		if !usable(want) {
+			return netip.Addr{}, errdefs.InvalidArgument("invalid address %s: not usable in network %s (%s)", want, n.rec.Name, n.rec.Subnet)
+		}
+		if other, ok := n.used[want]; ok {
+			return netip.Addr{}, errdefs.Conflict("Address already in use: %s is held by container %s", want, other[:12])
+		}
+		n.used[want] = id
+		return want, nil
+	}
+	start := n.next
+	if !pool.Contains(start) {
+		start = pool.Addr()
+	}
+	a := start
+	for {
+		if usable(a) {
+			if _, taken := n.used[a]; !taken {
+				n.used[a] = id
+				n.next = a.Next()
+				return a, nil
+			}
+		}
+		a = a.Next()
+		if !pool.Contains(a) {
+			a = pool.Addr()
+		}
+		if a == start {
+			return netip.Addr{}, errdefs.Unavailable("no available IPv4 addresses on network %s", n.rec.Name)
+		}
+	}
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// HostGateway is the address host.docker.internal and host-gateway mean.
+func (m *Manager) HostGateway() netip.Addr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hostGatewayLocked()
+}
+
+func (m *Manager) hostGatewayLocked() netip.Addr {
+	if m.cfg.HostGateway.IsValid() {
+		return m.cfg.HostGateway
+	}
+	if n := m.byNameLocked(network.NetworkBridge); n != nil {
+		return n.rec.Gateway
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}
+
+// Sandbox returns a running container's network (nil if it has none).
+func (m *Manager) Sandbox(id string) *Sandbox {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sandboxes[id]
+}
+
+// Counts reports the host objects the engine holds, for leak tests and
+// /info: veths on its bridges, network namespaces, published ports.
+func (m *Manager) Counts() (veths, namespaces, ports int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, n := range m.nets {
+		veths += len(n.eps)
+	}
+	for _, sb := range m.sandboxes {
+		if sb.owned {
+			namespaces++
+		}
+	}
+	return veths, namespaces, len(m.ports)
+}
+
+// hostResolvConf is the host's resolver configuration.
+func hostResolvConf() []byte {
+	b, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// resolvConf makes a container's /etc/resolv.conf as dockerd does: on user
+// networks the embedded server at 127.0.0.11; elsewhere the host's
+// resolvers that a container can reach (not loopback ones), else Google's.
+// --dns, --dns-search and --dns-option replace the host's.
+func resolvConf(host []byte, req JoinRequest, embedded bool) []byte {
+	var ns, search, opts []string
+	for _, line := range strings.Split(string(host), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if a, err := netip.ParseAddr(f[1]); err == nil && !a.IsLoopback() && a.Is4() {
+				ns = append(ns, f[1])
+			}
+		case "search", "domain":
+			search = f[1:]
+		case "options":
+			opts = append(opts, f[1:]...)
+		}
+	}
+	if req.Mode.IsHost() {
+		ns = nil // the host's own, loopback ones included, are reachable
+		for _, line := range strings.Split(string(host), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "nameserver" {
+				ns = append(ns, f[1])
+			}
+		}
+	}
+	if len(req.DNS) > 0 {
+		ns = req.DNS
+	}
+	if len(req.DNSSearch) > 0 {
+		search = req.DNSSearch
+	}
+	if len(req.DNSOptions) > 0 {
+		opts = req.DNSOptions
+	}
+	if embedded {
+		ns = []string{"127.0.0.11"}
+		if !slices.ContainsFunc(opts, func(o string) bool { return strings.HasPrefix(o, "ndots:") }) {
+			opts = append(opts, "ndots:0")
+		}
+	} else if len(ns) == 0 {
+		ns = []string{"8.8.8.8", "8.8.4.4"}
+	}
+	var b strings.Builder
+	for _, s := range ns {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	if len(search) > 0 && !(len(search) == 1 && search[0] == ".") {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
+	}
+	if len(opts) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(opts, " "))
+	}
+	return []byte(b.String())
+}
+
+// upstreams are the resolvers the embedded DNS server forwards to: --dns,
+// else the host's (loopback ones too: the server runs in the host's
+// network namespace).
+func upstreams(host []byte, dns []string) []string {
+	list := dns
+	if len(list) == 0 {
+		for _, line := range strings.Split(string(host), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "nameserver" {
+				list = append(list, f[1])
+			}
+		}
+	}
+	var out []string
+	for _, s := range list {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, gonet.JoinHostPort(a.String(), "53"))
+		}
+	}
+	return out
+}
