@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	ctr "github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/google/nftables"
 	"github.com/miekg/dns"
+	ctr "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/vishvananda/netlink"
 )
 

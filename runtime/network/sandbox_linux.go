@@ -56,8 +56,8 @@ type Sandbox struct {
 	ResolvConf   []byte
 	Host         bool // the host's network namespace (--network host)
 
-	owned    bool                    // Path was made for this container (not container:<id>)
-	eps      map[string]*endpoint    // by network ID
+	owned    bool                 // Path was made for this container (not container:<id>)
+	eps      map[string]*endpoint // by network ID
 	bindings []portKey
 	dns      *dnsServer
 	upstream []string // resolvers the embedded DNS forwards to
