@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -61,6 +62,7 @@ func run() error {
 		cgroupParent    = flag.String("cgroup-parent", "/berth", "cgroup under which containers are placed")
 		logLevel        = flag.String("log-level", "info", "debug, info, warn or error")
 		showVersion     = flag.Bool("version", false, "print the version and exit")
+		hostGateway     = flag.String("host-gateway-ip", "", "address host.docker.internal resolves to (default: the bridge's gateway, i.e. this host)")
 	)
 	flag.Var(&hosts, "host", "address to serve the Engine API on (repeatable): unix:///path or tcp://ip:port")
 	flag.Var(&insecure, "insecure-registry", "registry host[:port] reached over plain HTTP (repeatable)")
@@ -85,7 +87,14 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	eng, err := engine.New(ctx, engine.Config{Root: *root, InsecureRegistries: insecure, CgroupParent: *cgroupParent})
+	var gw netip.Addr
+	if *hostGateway != "" {
+		var err error
+		if gw, err = netip.ParseAddr(*hostGateway); err != nil {
+			return fmt.Errorf("--host-gateway-ip: %w", err)
+		}
+	}
+	eng, err := engine.New(ctx, engine.Config{Root: *root, InsecureRegistries: insecure, CgroupParent: *cgroupParent, HostGatewayIP: gw})
 	if err != nil {
 		return err
 	}

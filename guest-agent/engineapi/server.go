@@ -47,6 +47,8 @@ func New(eng *engine.Engine, log *slog.Logger) *Server {
 	s.containerRoutes(&s.rt)
 	s.execRoutes(&s.rt)
 	s.buildRoutes(&s.rt)
+	s.networkRoutes(&s.rt)
+	s.volumeRoutes(&s.rt)
 	return s
 }
 

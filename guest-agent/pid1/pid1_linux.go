@@ -157,6 +157,10 @@ func (p *Init) run() {
 	}
 	if p.bootError() == nil {
 		args := []string{"--root", engineRoot, "--host", "unix://" + engineSocket, "--log-level", cfg.LogLevel}
+		if cfg.Gateway.IsValid() {
+			// host.docker.internal: the host as the user-mode network shows it.
+			args = append(args, "--host-gateway-ip", cfg.Gateway.String())
+		}
 		p.engine = newSupervisor(p.reaper, p.log, append(args, cfg.EngineArgs...))
 		go p.engine.run()
 		go func() {

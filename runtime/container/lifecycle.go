@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
+	bnet "github.com/berth-dev/berth/runtime/network"
 )
 
 // drainTimeout bounds how long output is read after the init process exits.
@@ -36,6 +37,7 @@ type run struct {
 	outputs []*os.File
 	copiers sync.WaitGroup
 	logs    *logWriter
+	net     *bnet.Sandbox // nil without a network manager
 	exited  chan struct{} // closed once the exit is recorded
 }
 
@@ -154,7 +156,19 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 	if err != nil {
 		return fail(fmt.Errorf("mount rootfs: %w", err))
 	}
-	spec, err := m.buildSpec(&rec, rootfs, c.dir)
+	sb, err := m.joinNetwork(&rec)
+	if err != nil {
+		m.cfg.RootFS.Unmount(id)
+		return err
+	}
+	if sb != nil {
+		defer func() {
+			if err != nil {
+				m.cfg.Networks.Leave(id)
+			}
+		}()
+	}
+	spec, err := m.buildSpec(&rec, rootfs, c.dir, sb)
 	if err != nil {
 		m.cfg.RootFS.Unmount(id)
 		return err
@@ -178,7 +192,7 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 		m.cfg.RootFS.Unmount(id)
 		return err
 	}
-	r := &run{lc: lc, proc: proc, exited: make(chan struct{})}
+	r := &run{lc: lc, proc: proc, net: sb, exited: make(chan struct{})}
 	stdio, err := r.setupIO(rec.Config.Tty, rec.Config.OpenStdin)
 	if err != nil {
 		lc.Destroy()
@@ -390,6 +404,9 @@ func (m *Manager) monitor(c *Container, r *run) {
 	r.logs.close()
 	if err := m.cfg.RootFS.Unmount(c.rec.ID); err != nil {
 		m.log.Warn("unmount rootfs", "container", c.rec.ID, "err", err)
+	}
+	if r.net != nil {
+		m.cfg.Networks.Leave(c.rec.ID)
 	}
 
 	c.mu.Lock()

@@ -49,6 +49,8 @@ type Config struct {
 	CgroupParent string // e.g. "/berth"
 	Images       ImageLookup
 	RootFS       RootFS
+	Networks     Networks // nil: loopback-only namespaces (tests of this package)
+	Volumes      Volumes  // nil: volumes and bind mounts are refused
 	Events       *evbus.Bus
 	Log          *slog.Logger
 }
@@ -321,8 +323,13 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (string, []str
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
 	}
-	if hc.NetworkMode == "" {
-		hc.NetworkMode = "bridge"
+	nc, err := m.checkNetworking(hc, opts.NetworkingConfig, cfg.ExposedPorts)
+	if err != nil {
+		return "", nil, err
+	}
+	plans, err := m.planMounts(&cfg, hc)
+	if err != nil {
+		return "", nil, err
 	}
 	if hc.RestartPolicy.Name == "" {
 		hc.RestartPolicy.Name = ctr.RestartPolicyDisabled
@@ -365,15 +372,25 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (string, []str
 		release()
 		return "", nil, fmt.Errorf("create container: %w", err)
 	}
-	if _, err := m.cfg.RootFS.Prepare(id, img.ChainID); err != nil {
+	rootfs, err := m.cfg.RootFS.Prepare(id, img.ChainID)
+	if err != nil {
 		os.RemoveAll(dir)
 		release()
 		return "", nil, fmt.Errorf("create container: rootfs: %w", err)
 	}
+	var mps []ctr.MountPoint
+	if len(plans) > 0 {
+		if mps, err = m.createMounts(plans, rootfs); err != nil {
+			m.cfg.RootFS.Remove(id)
+			os.RemoveAll(dir)
+			release()
+			return "", nil, err
+		}
+	}
 	rec := record{
 		ID: id, Name: name, Created: time.Now().UTC(), Path: path, Args: args,
-		Config: &cfg, HostConfig: hc, NetworkingConfig: opts.NetworkingConfig,
-		ImageID: img.ID, ChainID: img.ChainID, Platform: "linux",
+		Config: &cfg, HostConfig: hc, NetworkingConfig: nc,
+		ImageID: img.ID, ChainID: img.ChainID, Platform: "linux", Mounts: mps,
 		State: State{Status: ctr.StateCreated},
 	}
 	c := newContainer(dir, rec)
@@ -384,6 +401,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (string, []str
 		m.cfg.RootFS.Remove(id)
 		os.RemoveAll(dir)
 		release()
+		m.removeAnonymousVolumes(mps)
 		return "", nil, err
 	}
 	m.mu.Lock()
@@ -550,8 +568,13 @@ func (m *Manager) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		}
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.removeLocked(c, true)
+	err = m.removeLocked(c, true)
+	m.mu.Unlock()
+	if err == nil && (opts.RemoveVolumes || c.rec.HostConfig.AutoRemove) {
+		// As dockerd: rm -v and --rm take the anonymous volumes along.
+		m.removeAnonymousVolumes(c.snapshot().Mounts)
+	}
+	return err
 }
 
 // removeLocked deletes a stopped container. Call with m.mu held.

@@ -21,6 +21,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
+	bnet "github.com/berth-dev/berth/runtime/network"
 )
 
 // defaultCaps is Docker's default capability set.
@@ -57,7 +58,7 @@ type runSpec struct {
 // buildSpec turns a container record into an OCI runtime spec, as dockerd
 // does, and converts it with libcontainer's specconv. rootfs is the mounted
 // root filesystem; the user is resolved from its /etc/passwd and /etc/group.
-func (m *Manager) buildSpec(rec *record, rootfs string, dir string) (*runSpec, error) {
+func (m *Manager) buildSpec(rec *record, rootfs string, dir string, sb *bnet.Sandbox) (*runSpec, error) {
 	cfg, hc := rec.Config, rec.HostConfig
 	proc, err := processSpec(rec, rootfs)
 	if err != nil {
@@ -84,7 +85,7 @@ func (m *Manager) buildSpec(rec *record, rootfs string, dir string) (*runSpec, e
 	if cfg.Domainname != "" {
 		spec.Domainname = cfg.Domainname
 	}
-	binds, err := etcFiles(rec, dir)
+	binds, err := m.etcFiles(rec, dir, sb)
 	if err != nil {
 		return nil, err
 	}
@@ -94,13 +95,23 @@ func (m *Manager) buildSpec(rec *record, rootfs string, dir string) (*runSpec, e
 		return nil, err
 	}
 	spec.Mounts = append(spec.Mounts, tmpfs...)
+	vols, err := m.mountSpecs(rec)
+	if err != nil {
+		return nil, err
+	}
+	spec.Mounts = append(spec.Mounts, vols...)
 
 	spec.Linux.Namespaces = []specs.LinuxNamespace{
 		{Type: specs.MountNamespace}, {Type: specs.UTSNamespace}, {Type: specs.IPCNamespace}, {Type: specs.PIDNamespace},
 	}
-	if !hc.NetworkMode.IsHost() {
-		// Until the networking work lands: a private network namespace
-		// with loopback up (specconv adds the loopback strategy).
+	switch {
+	case sb != nil && sb.Host, sb == nil && hc.NetworkMode.IsHost():
+	case sb != nil:
+		// The namespace runtime/network made and configured.
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.Path})
+	default:
+		// No network manager: a private namespace with loopback up
+		// (specconv adds the loopback strategy).
 		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 	}
 	if cgroups.IsCgroup2UnifiedMode() {
@@ -172,30 +183,48 @@ func defaultMounts(hc *ctr.HostConfig) []specs.Mount {
 	}
 }
 
-// etcFiles writes the container's /etc/hostname and /etc/hosts in its state
-// directory and bind-mounts them, as dockerd does; with --network host the
-// host's resolv.conf is shared too.
-func etcFiles(rec *record, dir string) ([]specs.Mount, error) {
+// etcFiles writes the container's /etc/hostname, /etc/hosts and
+// /etc/resolv.conf in its state directory and bind-mounts them, as dockerd
+// does. The network sandbox supplies the container's own address,
+// host.docker.internal and the resolver configuration.
+func (m *Manager) etcFiles(rec *record, dir string, sb *bnet.Sandbox) ([]specs.Mount, error) {
 	hostname := rec.Config.Hostname
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
 		"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-	if !rec.HostConfig.NetworkMode.IsHost() {
+	switch {
+	case sb != nil && len(sb.HostsEntries) > 0:
+		hosts += strings.Join(sb.HostsEntries, "\n") + "\n"
+		if sb.Host || !strings.HasSuffix(sb.HostsEntries[0], "\t"+hostname) {
+			hosts += "127.0.0.1\t" + hostname + "\n"
+		}
+	case !rec.HostConfig.NetworkMode.IsHost():
 		hosts += "127.0.0.1\t" + hostname + "\n"
 	}
 	for _, h := range rec.HostConfig.ExtraHosts { // --add-host NAME:IP, checked at create
 		name, ip, _ := strings.Cut(h, ":")
+		if ip == "host-gateway" {
+			if m.cfg.Networks == nil {
+				return nil, errdefs.InvalidArgument("--add-host %s:host-gateway: this engine has no networks", name)
+			}
+			ip = m.cfg.Networks.HostGateway().String()
+		}
 		hosts += ip + "\t" + name + "\n"
 	}
 	files := map[string]string{"hostname": hostname + "\n", "hosts": hosts}
+	names := []string{"hostname", "hosts"}
+	if sb != nil {
+		files["resolv.conf"] = string(sb.ResolvConf)
+		names = append(names, "resolv.conf")
+	}
 	var mounts []specs.Mount
-	for _, name := range []string{"hostname", "hosts"} {
+	for _, name := range names {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(files[name]), 0o644); err != nil {
 			return nil, fmt.Errorf("write /etc/%s: %w", name, err)
 		}
 		mounts = append(mounts, specs.Mount{Destination: "/etc/" + name, Type: "bind", Source: p, Options: []string{"rbind", "rprivate"}})
 	}
-	if rec.HostConfig.NetworkMode.IsHost() {
+	if sb == nil && rec.HostConfig.NetworkMode.IsHost() {
 		mounts = append(mounts, specs.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: "/etc/resolv.conf", Options: []string{"rbind", "rprivate", "ro"}})
 	}
 	return mounts, nil
@@ -426,28 +455,14 @@ func validateHostConfig(hc *ctr.HostConfig) error {
 	if _, err := capabilities(hc); err != nil {
 		return err
 	}
-	switch {
-	case hc.NetworkMode == "", hc.NetworkMode.IsDefault(), hc.NetworkMode.IsBridge(), hc.NetworkMode.IsHost(), hc.NetworkMode.IsNone():
-	default:
-		return errdefs.NotImplemented("network mode %q is not supported yet", hc.NetworkMode)
-	}
-	if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
-		return errdefs.NotImplemented("publishing ports (-p, -P) is not supported yet")
-	}
 	for _, h := range hc.ExtraHosts {
 		name, ip, ok := strings.Cut(h, ":")
 		if !ok || name == "" {
 			return errdefs.InvalidArgument("invalid extra host %q: want HOST:IP", h)
 		}
-		if ip == "host-gateway" {
-			return errdefs.NotImplemented("--add-host %s:host-gateway is not supported yet", name)
-		}
-		if net.ParseIP(ip) == nil {
+		if ip != "host-gateway" && net.ParseIP(ip) == nil {
 			return errdefs.InvalidArgument("invalid IP address in extra host %q", h)
 		}
-	}
-	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.VolumesFrom) > 0 {
-		return errdefs.NotImplemented("volumes and bind mounts are not supported yet")
 	}
 	if hc.Init != nil && *hc.Init {
 		return errdefs.NotImplemented("--init is not supported: run your own init as the entrypoint")

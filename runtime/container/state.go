@@ -31,6 +31,7 @@ type record struct {
 	ImageID          string                    // "sha256:…"
 	ChainID          string                    // the image's top layer chain; "" for an empty image
 	Platform         string
+	Mounts           []ctr.MountPoint `json:",omitempty"` // volumes and bind mounts, made at create
 	State            State
 	RestartCount     int
 	// HasBeenStartedBefore and HasBeenManuallyStopped drive restart

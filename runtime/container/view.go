@@ -20,6 +20,7 @@ import (
 
 	"github.com/berth-dev/berth/runtime/errdefs"
 	"github.com/berth-dev/berth/runtime/filters"
+	bnet "github.com/berth-dev/berth/runtime/network"
 )
 
 // usager is implemented by root filesystem stores that can report the size
@@ -43,6 +44,10 @@ func (m *Manager) Inspect(ctx context.Context, ref string, size bool) (*ctr.Insp
 	}
 	c.mu.Lock()
 	rec := c.rec
+	var sb *bnet.Sandbox
+	if c.run != nil {
+		sb = c.run.net
+	}
 	execIDs := make([]string, 0, len(c.execs))
 	for _, e := range c.execsLocked() {
 		execIDs = append(execIDs, e.ID)
@@ -71,9 +76,9 @@ func (m *Manager) Inspect(ctx context.Context, ref string, size bool) (*ctr.Insp
 		Platform:        rec.Platform,
 		HostConfig:      rec.HostConfig,
 		Config:          rec.Config,
-		Mounts:          []ctr.MountPoint{},
+		Mounts:          mountPoints(rec.Mounts),
 		GraphDriver:     &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
-		NetworkSettings: &ctr.NetworkSettings{Ports: network.PortMap{}, Networks: map[string]*network.EndpointSettings{}},
+		NetworkSettings: networkSettings(&rec, sb),
 	}
 	if rec.HostConfig.LogConfig.Type == "none" {
 		resp.LogPath = ""
@@ -195,7 +200,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]ctr.Summary, er
 	now := time.Now()
 	out := []ctr.Summary{}
 	for _, c := range m.All() {
-		rec := c.snapshot()
+		rec, sb := c.snapshotRun()
 		st := rec.State
 		switch {
 		case !all && !st.Running():
@@ -216,10 +221,14 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]ctr.Summary, er
 			continue
 		case f.Has("health") && !f.Match("health", string(healthStatus(st.Health))):
 			continue
-		case f.Has("network") && !f.MatchAny("network", string(rec.HostConfig.NetworkMode)):
+		case f.Has("network") && !matchNetworks(f.Get("network"), networkSettings(&rec, sb)):
 			continue
-		case f.Has("publish") || f.Has("volume"):
-			continue // no published ports or volumes yet
+		case f.Has("publish") && !slices.ContainsFunc(f.Get("publish"), func(p string) bool { return publishes(sb, p) }):
+			continue
+		case f.Has("volume") && !slices.ContainsFunc(rec.Mounts, func(mp ctr.MountPoint) bool {
+			return f.MatchAny("volume", mp.Name, mp.Source, mp.Destination)
+		}):
+			continue
 		}
 		if len(nameRes) > 0 && !slices.ContainsFunc(nameRes, func(re *regexp.Regexp) bool { return re.MatchString("/" + rec.Name) }) {
 			continue
@@ -234,9 +243,9 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]ctr.Summary, er
 			ID: rec.ID, Names: []string{"/" + rec.Name}, Image: rec.Config.Image, ImageID: rec.ImageID,
 			Command: strings.Join(append([]string{rec.Path}, rec.Args...), " "),
 			Created: rec.Created.Unix(), Labels: rec.Config.Labels, State: st.Status,
-			Status: StatusString(st, now), Ports: ports(rec.Config.ExposedPorts),
-			NetworkSettings: &ctr.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
-			Mounts:          []ctr.MountPoint{},
+			Status: StatusString(st, now), Ports: portSummaries(&rec, sb),
+			NetworkSettings: &ctr.NetworkSettingsSummary{Networks: networkSettings(&rec, sb).Networks},
+			Mounts:          mountPoints(rec.Mounts),
 		}
 		if s.Labels == nil {
 			s.Labels = map[string]string{}
@@ -254,6 +263,35 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]ctr.Summary, er
 		}
 	}
 	return out, nil
+}
+
+// snapshotRun returns a copy of the record and the live network sandbox.
+func (c *Container) snapshotRun() (record, *bnet.Sandbox) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.run != nil {
+		return c.rec, c.run.net
+	}
+	return c.rec, nil
+}
+
+// matchNetworks matches ps's network filter: a network name or ID.
+func matchNetworks(want []string, ns *ctr.NetworkSettings) bool {
+	for name, es := range ns.Networks {
+		for _, w := range want {
+			if w == name || (w != "" && es.NetworkID != "" && strings.HasPrefix(es.NetworkID, w)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func mountPoints(mps []ctr.MountPoint) []ctr.MountPoint {
+	if mps == nil {
+		return []ctr.MountPoint{}
+	}
+	return mps
 }
 
 func ports(exposed network.PortSet) []ctr.PortSummary {

@@ -9,6 +9,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/events"
 	"github.com/berth-dev/berth/runtime/image"
+	"github.com/berth-dev/berth/runtime/network"
 	"github.com/berth-dev/berth/runtime/snapshot"
+	"github.com/berth-dev/berth/runtime/volume"
 )
 
 // Config is the engine's configuration, set by berth-agent's flags.
@@ -25,6 +28,9 @@ type Config struct {
 	Root               string   // all state lives here
 	InsecureRegistries []string // registries reached over plain HTTP (loopback always is)
 	CgroupParent       string   // cgroup under which containers are placed (default "/berth")
+	// HostGatewayIP is what host.docker.internal and host-gateway resolve
+	// to; empty: the default bridge's gateway (the host itself, natively).
+	HostGatewayIP netip.Addr
 }
 
 // Engine is the runtime assembled. Its parts are exported so the API layer
@@ -36,6 +42,8 @@ type Engine struct {
 	Images     *image.Store
 	Containers *container.Manager
 	Builds     *build.Builder
+	Networks   *network.Manager
+	Volumes    *volume.Store
 	Started    time.Time
 	ID         string // stable engine ID, kept under Root
 }
@@ -65,29 +73,49 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: images: %w", err)
 	}
+	networks, err := network.New(network.Config{Root: filepath.Join(cfg.Root, "network"), HostGateway: cfg.HostGatewayIP, Events: bus})
+	if err != nil {
+		return nil, fmt.Errorf("engine: networks: %w", err)
+	}
+	volumes, err := volume.New(filepath.Join(cfg.Root, "volumes"), bus, nil)
+	if err != nil {
+		networks.Close()
+		return nil, fmt.Errorf("engine: volumes: %w", err)
+	}
 	containers, err := container.New(ctx, container.Config{
 		Root:         filepath.Join(cfg.Root, "containers"),
 		RuntimeRoot:  filepath.Join(cfg.Root, "runtime"),
 		CgroupParent: cfg.CgroupParent,
 		Images:       func(_ context.Context, ref string) (*image.Image, error) { return images.Get(ref) },
 		RootFS:       snaps,
+		Networks:     networks,
+		Volumes:      volumes,
 		Events:       bus,
 	})
 	if err != nil {
+		networks.Close()
 		return nil, fmt.Errorf("engine: containers: %w", err)
 	}
 	// An image used by a container cannot be removed without force.
 	images.SetInUse(containers.ImageUsers)
+	// A volume a container mounts cannot be removed.
+	volumes.SetInUse(containers.VolumeUsers)
 	builds, err := build.New(build.Config{Root: filepath.Join(cfg.Root, "build"), Images: images, Snapshots: snaps, Containers: containers})
 	if err != nil {
+		networks.Close()
 		return nil, fmt.Errorf("engine: builder: %w", err)
 	}
 	return &Engine{Config: cfg, Events: bus, Snapshots: snaps, Images: images, Containers: containers, Builds: builds,
-		Started: time.Now(), ID: id}, nil
+		Networks: networks, Volumes: volumes, Started: time.Now(), ID: id}, nil
 }
 
 // Close stops what is running and releases the state root: running
 // containers are stopped in parallel, each with its own stop timeout.
 func (e *Engine) Close(ctx context.Context) error {
-	return e.Containers.Close(ctx)
+	err := e.Containers.Close(ctx)
+	// With every container stopped, the bridges and NAT rules go too.
+	if nerr := e.Networks.Close(); nerr != nil && err == nil {
+		err = nerr
+	}
+	return err
 }

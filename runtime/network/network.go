@@ -227,6 +227,9 @@ func (m *Manager) getLocked(ref string) (*net, error) {
 	if ref == "" {
 		return nil, errdefs.InvalidArgument("no network name or ID given")
 	}
+	if ref == network.NetworkDefault {
+		ref = network.NetworkBridge
+	}
 	if n, ok := m.nets[ref]; ok {
 		return n, nil
 	}
@@ -388,7 +391,7 @@ func (m *Manager) removeLocked(n *net) error {
 
 // Prune removes user-defined networks no running container uses and that
 // match f (label, label!, until).
-func (m *Manager) Prune(f filters.Args, inUse func(netID string) bool) (network.PruneReport, error) {
+func (m *Manager) Prune(f filters.Args, inUse func(name string) bool) (network.PruneReport, error) {
 	if err := f.Validate("label", "label!", "until"); err != nil {
 		return network.PruneReport{}, err
 	}
@@ -400,7 +403,7 @@ func (m *Manager) Prune(f filters.Args, inUse func(netID string) bool) (network.
 	defer m.mu.Unlock()
 	rep := network.PruneReport{NetworksDeleted: []string{}}
 	for _, n := range m.sortedLocked() {
-		if !n.userDefined() || len(n.eps) > 0 || (inUse != nil && inUse(n.rec.ID)) {
+		if !n.userDefined() || len(n.eps) > 0 || (inUse != nil && inUse(n.rec.Name)) {
 			continue
 		}
 		if !f.MatchLabels("label", n.rec.Labels) || (f.Has("label!") && f.MatchLabels("label!", n.rec.Labels)) {
@@ -451,7 +454,7 @@ var listFilters = []string{"dangling", "driver", "id", "label", "name", "scope",
 
 // List reports networks as GET /networks does. inUse tells whether a
 // network has containers (running or not), for the dangling filter.
-func (m *Manager) List(f filters.Args, inUse func(netID string) bool) ([]network.Summary, error) {
+func (m *Manager) List(f filters.Args, inUse func(name string) bool) ([]network.Summary, error) {
 	if err := f.Validate(listFilters...); err != nil {
 		return nil, err
 	}
@@ -478,7 +481,7 @@ func (m *Manager) List(f filters.Args, inUse func(netID string) bool) ([]network
 			continue
 		}
 		if f.Has("dangling") {
-			dangling := n.userDefined() && len(n.eps) == 0 && (inUse == nil || !inUse(n.rec.ID))
+			dangling := n.userDefined() && len(n.eps) == 0 && (inUse == nil || !inUse(n.rec.Name))
 			if !f.Match("dangling", fmt.Sprint(dangling)) && !(dangling && f.Match("dangling", "1")) && !(!dangling && f.Match("dangling", "0")) {
 				continue
 			}

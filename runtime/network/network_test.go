@@ -121,7 +121,7 @@ func TestBridgePublishedPortAndTeardown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	es := sb.Networks["bridge"]
+	es := sb.Endpoints()["bridge"]
 	if es == nil || !es.IPAddress.IsValid() || es.Gateway != m.HostGateway() {
 		t.Fatalf("endpoint: %+v", es)
 	}
@@ -195,7 +195,7 @@ func TestUserNetworkDNSAndIsolation(t *testing.T) {
 	if !strings.HasPrefix(string(b.ResolvConf), "nameserver 127.0.0.11\n") {
 		t.Fatalf("resolv.conf: %q", b.ResolvConf)
 	}
-	dbIP := a.Networks["appnet"].IPAddress
+	dbIP := a.Endpoints()["appnet"].IPAddress
 	for _, name := range []string{"db.", "DATABASE.", containerID(3)[:12] + "."} {
 		var r *dns.Msg
 		err := inNetns(b.Path, func() (err error) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	ctr "github.com/moby/moby/api/types/container"
@@ -44,9 +45,6 @@ type JoinRequest struct {
 type Sandbox struct {
 	ID   string
 	Path string // bind mount of the network namespace; "" for the host's
-	// Networks are the container's endpoints, by network name, as
-	// inspect's NetworkSettings.Networks reports them.
-	Networks map[string]*network.EndpointSettings
 	// Ports are the exposed ports with their host bindings (nil when not
 	// published), as NetworkSettings.Ports reports them.
 	Ports network.PortMap
@@ -56,6 +54,8 @@ type Sandbox struct {
 	ResolvConf   []byte
 	Host         bool // the host's network namespace (--network host)
 
+	mu       sync.Mutex                           // guards networks (network connect/disconnect)
+	networks map[string]*network.EndpointSettings // by network name
 	owned    bool                 // Path was made for this container (not container:<id>)
 	eps      map[string]*endpoint // by network ID
 	bindings []portKey
@@ -83,7 +83,7 @@ func (m *Manager) Join(req JoinRequest) (*Sandbox, error) {
 	if _, ok := m.sandboxes[req.ID]; ok {
 		m.leaveLocked(req.ID) // a leftover of a run whose teardown failed
 	}
-	sb := &Sandbox{ID: req.ID, Networks: map[string]*network.EndpointSettings{}, Ports: network.PortMap{}, eps: map[string]*endpoint{}}
+	sb := &Sandbox{ID: req.ID, networks: map[string]*network.EndpointSettings{}, Ports: network.PortMap{}, eps: map[string]*endpoint{}}
 	mode := req.Mode
 	switch {
 	case mode.IsHost():
@@ -142,7 +142,7 @@ func (m *Manager) Join(req JoinRequest) (*Sandbox, error) {
 			return fail(err)
 		}
 		sb.eps[j.n.rec.ID] = ep
-		sb.Networks[j.n.rec.Name] = endpointSettings(j.n, ep, j.cfg)
+		sb.networks[j.n.rec.Name] = endpointSettings(j.n, ep, j.cfg)
 		if i == 0 {
 			sb.HostsEntries = append(sb.HostsEntries, ep.ip.String()+"\t"+req.Hostname)
 		}
@@ -163,6 +163,95 @@ func (m *Manager) Join(req JoinRequest) (*Sandbox, error) {
 	}
 	m.log.Debug("network joined", "container", req.ID, "networks", len(nets), "took", time.Since(began))
 	return sb, nil
+}
+
+// Endpoints are the container's endpoints, by network name, as inspect's
+// NetworkSettings.Networks reports them.
+func (sb *Sandbox) Endpoints() map[string]*network.EndpointSettings {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	out := make(map[string]*network.EndpointSettings, len(sb.networks))
+	for k, v := range sb.networks {
+		out[k] = v.Copy()
+	}
+	return out
+}
+
+// Connect attaches a running container to one more network.
+func (m *Manager) Connect(id, name, ref string, cfg *network.EndpointSettings) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sb, ok := m.sandboxes[id]
+	if !ok {
+		return errdefs.Conflict("container %s is not running", id)
+	}
+	n, err := m.getLocked(ref)
+	if err != nil {
+		return err
+	}
+	if sb.Host || !sb.owned {
+		return errdefs.Forbidden("container sharing another network namespace cannot be connected to networks")
+	}
+	if !n.isBridge() {
+		return errdefs.Forbidden("container cannot be disconnected from host network or connected to host network")
+	}
+	if _, ok := sb.eps[n.rec.ID]; ok {
+		return errdefs.Forbidden("endpoint with name %s already exists in network %s", name, n.rec.Name)
+	}
+	h, err := nsHandle(sb.Path)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	ep, err := m.attachLocked(h, sb, n, cfg, JoinRequest{ID: id, Name: name}, len(sb.eps))
+	if err != nil {
+		m.detachLocked(sb, n)
+		return err
+	}
+	sb.eps[n.rec.ID] = ep
+	sb.mu.Lock()
+	sb.networks[n.rec.Name] = endpointSettings(n, ep, cfg)
+	sb.mu.Unlock()
+	return nil
+}
+
+// Disconnect detaches a running container from a network.
+func (m *Manager) Disconnect(id, ref string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sb, ok := m.sandboxes[id]
+	if !ok {
+		return errdefs.Conflict("container %s is not running", id)
+	}
+	n, err := m.getLocked(ref)
+	if err != nil {
+		return err
+	}
+	if _, ok := sb.eps[n.rec.ID]; !ok {
+		return errdefs.Forbidden("container %s is not connected to network %s", id, n.rec.Name)
+	}
+	m.detachLocked(sb, n)
+	return nil
+}
+
+// detachLocked removes sb's endpoint on n: its veth and its address.
+func (m *Manager) detachLocked(sb *Sandbox, n *net) {
+	ep, ok := n.eps[sb.ID]
+	if !ok {
+		return
+	}
+	if l, err := netlink.LinkByName(ep.veth); err == nil {
+		if err := netlink.LinkDel(l); err != nil {
+			m.log.Warn("delete veth", "container", sb.ID, "veth", ep.veth, "err", err)
+		}
+	}
+	delete(n.used, ep.ip)
+	delete(n.eps, sb.ID)
+	delete(sb.eps, n.rec.ID)
+	sb.mu.Lock()
+	delete(sb.networks, n.rec.Name)
+	sb.mu.Unlock()
+	m.cfg.Events.Publish(events.NetworkEventType, events.ActionDisconnect, n.rec.ID, map[string]string{"container": sb.ID, "name": n.rec.Name, "type": "bridge"})
 }
 
 type joinNet struct {
@@ -340,18 +429,7 @@ func (m *Manager) leaveLocked(id string) {
 		}
 	}
 	for _, n := range m.nets {
-		ep, ok := n.eps[id]
-		if !ok {
-			continue
-		}
-		if l, err := netlink.LinkByName(ep.veth); err == nil {
-			if err := netlink.LinkDel(l); err != nil {
-				m.log.Warn("delete veth", "container", id, "veth", ep.veth, "err", err)
-			}
-		}
-		delete(n.used, ep.ip)
-		delete(n.eps, id)
-		m.cfg.Events.Publish(events.NetworkEventType, events.ActionDisconnect, n.rec.ID, map[string]string{"container": id, "name": n.rec.Name, "type": "bridge"})
+		m.detachLocked(sb, n)
 	}
 	if sb.owned {
 		if err := removeNetns(sb.Path); err != nil {
