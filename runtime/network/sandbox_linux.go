@@ -56,8 +56,8 @@ type Sandbox struct {
 
 	mu       sync.Mutex                           // guards networks (network connect/disconnect)
 	networks map[string]*network.EndpointSettings // by network name
-	owned    bool                 // Path was made for this container (not container:<id>)
-	eps      map[string]*endpoint // by network ID
+	owned    bool                                 // Path was made for this container (not container:<id>)
+	eps      map[string]*endpoint                 // by network ID
 	bindings []portKey
 	dns      *dnsServer
 	upstream []string // resolvers the embedded DNS forwards to
