@@ -197,8 +197,12 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options)
 	}
 	fmt.Fprintf(opts.Stdout, "Successfully built %s\n", shortID(id))
 	for _, t := range opts.Tags {
-		if err := b.cfg.Images.Tag(id, t); err != nil {
-			return id, err
+		// A rebuild that made the same image leaves its tag (and the
+		// store's files) as they are.
+		if cur, err := b.cfg.Images.Get(mustRef(t)); err != nil || cur.ID != id {
+			if err := b.cfg.Images.Tag(id, t); err != nil {
+				return id, err
+			}
 		}
 		fmt.Fprintf(opts.Stdout, "Successfully tagged %s\n", image.Familiar(mustRef(t)))
 	}

@@ -444,6 +444,8 @@ func (bs *buildState) dispatch(ctx context.Context, st *stageState, cmd instruct
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	began := time.Now()
+	defer func() { bs.b.log.Debug("build step", "step", bs.step, "instruction", text, "took", time.Since(began)) }()
 	if err := bs.dispatch1(ctx, st, cmd); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return err
