@@ -472,3 +472,30 @@ CMD ["echo $APP"]
 		t.Fatalf("--no-cache used the cache:\n%s", out)
 	}
 }
+
+// docker builder prune: the steps of tagged images stay (their rebuild
+// stays cached) unless -a; other step images go.
+func TestBuilderPrune(t *testing.T) {
+	e := newImageEnv(t)
+	app := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nRUN echo app > /app\nCMD [\"cat\", \"/app\"]\n"})
+	e.d.Must("build", "-t", "app:1", app)
+	other := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nRUN echo other > /other\nRUN exit 1\n"})
+	e.d.Run(nil, "build", "--force-rm", other)
+	before := strings.Count(e.d.Must("images", "-aq"), "\n")
+
+	out := e.d.Must("builder", "prune", "-f")
+	mustContain(t, "prune", out, "Total reclaimed space:")
+	if after := strings.Count(e.d.Must("images", "-aq"), "\n"); after != before-1 {
+		t.Fatalf("images: %d before, %d after prune", before, after)
+	}
+	if out := e.d.Must("build", "-t", "app:1", app); strings.Count(out, "Using cache") != 2 {
+		t.Fatalf("tagged image's steps were pruned:\n%s", out)
+	}
+	e.d.Must("builder", "prune", "-af")
+	if out := e.d.Must("build", "-t", "app:1", app); strings.Contains(out, "Using cache") {
+		t.Fatalf("prune -a left the cache:\n%s", out)
+	}
+	if got := e.d.Must("run", "--rm", "app:1"); got != "app\n" {
+		t.Fatalf("run: %q", got)
+	}
+}
