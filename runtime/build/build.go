@@ -55,8 +55,8 @@ type Builder struct {
 	cancels map[string]context.CancelFunc // builds by build ID, for Cancel
 }
 
-// New opens the builder's state under cfg.Root; contexts a crash left
-// unpacked are removed.
+// New opens the builder's state under cfg.Root; contexts and step roots a
+// crash left behind are removed.
 func New(cfg Config) (*Builder, error) {
 	if cfg.Images == nil || cfg.Snapshots == nil || cfg.Containers == nil {
 		return nil, fmt.Errorf("builder: images, snapshots and containers are required")
@@ -66,6 +66,16 @@ func New(cfg Config) (*Builder, error) {
 	}
 	tmp := filepath.Join(cfg.Root, "tmp")
 	os.RemoveAll(tmp)
+	// Step roots a crash left mounted or on disk.
+	if keys, err := cfg.Snapshots.Keys(); err == nil {
+		for k := range keys {
+			if strings.HasPrefix(k, "build-") {
+				if err := cfg.Snapshots.Remove(k); err != nil {
+					cfg.Log.Warn("builder: remove leftover step root", "key", k, "err", err)
+				}
+			}
+		}
+	}
 	for _, d := range []string{tmp, filepath.Join(cfg.Root, "cache")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("builder: %w", err)

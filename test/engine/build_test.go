@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // buildDir writes files (name → content; a name ending in "@" is made
@@ -497,5 +499,34 @@ func TestBuilderPrune(t *testing.T) {
 	}
 	if got := e.d.Must("run", "--rm", "app:1"); got != "app\n" {
 		t.Fatalf("run: %q", got)
+	}
+}
+
+// A client that goes away ends its build: the RUN container is killed and
+// removed, and nothing is tagged.
+func TestBuildCanceledByClient(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	ctx := tarOf(t, []tarFile{{name: "Dockerfile", body: "FROM " + e.ref + "\nRUN sleep 60\n"}})
+	req, err := http.NewRequest(http.MethodPost, "http://berth/build?t=canceled:1", bytes.NewReader(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	req = req.WithContext(cctx)
+	resp, err := e.agent.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read until the RUN container is running, then hang up.
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() && !strings.Contains(sc.Text(), "Running in") {
+	}
+	waitFor(t, "the RUN container", 10*time.Second, func() bool { return e.d.Must("ps", "-q") != "" })
+	cancel()
+	resp.Body.Close()
+	waitFor(t, "the RUN container to go", 15*time.Second, func() bool { return e.d.Must("ps", "-aq") == "" })
+	if r := e.d.Run(nil, "image", "inspect", "canceled:1"); r.Code == 0 {
+		t.Fatal("a canceled build got its tag")
 	}
 }
