@@ -14,6 +14,8 @@ import (
 	ctr "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/runtime/errdefs"
 )
 
 // Health checks, as dockerd runs them: while a container runs, its
@@ -138,6 +140,12 @@ func (m *Manager) monitorHealth(c *Container, r *run) {
 			t.Stop()
 			return
 		case <-t.C:
+		}
+		c.mu.Lock()
+		paused := c.rec.State.Status == ctr.StatePaused
+		c.mu.Unlock()
+		if paused {
+			continue // a frozen container cannot run the probe; it is not failing either
 		}
 		res := m.probe(c, r, argv, timeout)
 		select {
@@ -290,4 +298,21 @@ func mergeHealthcheck(cfg *ctr.Config, image *ctr.HealthConfig) {
 	if h.Retries == 0 {
 		h.Retries = image.Retries
 	}
+}
+
+// validateHealthcheck refuses what dockerd refuses at create.
+func validateHealthcheck(h *ctr.HealthConfig) error {
+	if h == nil {
+		return nil
+	}
+	for name, d := range map[string]time.Duration{"Interval": h.Interval, "Timeout": h.Timeout,
+		"StartPeriod": h.StartPeriod, "StartInterval": h.StartInterval} {
+		if d != 0 && d < time.Millisecond {
+			return errdefs.InvalidArgument("%s in Healthcheck cannot be less than 1ms", name)
+		}
+	}
+	if h.Retries < 0 {
+		return errdefs.InvalidArgument("Retries in Healthcheck cannot be negative")
+	}
+	return nil
 }

@@ -308,6 +308,9 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (string, []str
 	if err := validateHostConfig(hc); err != nil {
 		return "", nil, err
 	}
+	if err := validateHealthcheck(cfg.Healthcheck); err != nil {
+		return "", nil, err
+	}
 	img, err := m.cfg.Images(ctx, cfg.Image)
 	if err != nil {
 		return "", nil, err

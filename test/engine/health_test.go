@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -81,6 +82,36 @@ func TestHealthcheckRunFlags(t *testing.T) {
 	if st := healthStatus(t, e, failing); st != "unhealthy" {
 		t.Fatalf("stopped: %q", st)
 	}
+
+	// The API refuses what dockerd refuses (the CLI checks some itself).
+	for body, msg := range map[string]string{
+		`{"Image":"` + e.ref + `","Healthcheck":{"Test":["CMD","true"],"Retries":-1}}`:   "Retries in Healthcheck cannot be negative",
+		`{"Image":"` + e.ref + `","Healthcheck":{"Test":["CMD","true"],"Interval":10}}`: "Interval in Healthcheck cannot be less than 1ms",
+	} {
+		resp, err := e.agent.HTTPClient().Post("http://berth/containers/create", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(b), msg) {
+			t.Fatalf("create %s: %d %s", body, resp.StatusCode, b)
+		}
+	}
+	// A paused container is not probed (and not failing).
+	lastProbe := func() any {
+		l := field(inspect(t, e.d, starting), "State", "Health", "Log").([]any)
+		return l[len(l)-1].(map[string]any)["End"]
+	}
+	e.d.Must("pause", starting)
+	time.Sleep(400 * time.Millisecond) // a probe in flight ends
+	before := lastProbe()
+	time.Sleep(800 * time.Millisecond)
+	if after := lastProbe(); after != before {
+		t.Fatalf("probed while paused: last probe %v → %v", before, after)
+	}
+	e.d.Must("unpause", starting)
+	waitFor(t, "probes after unpause", 5*time.Second, func() bool { return lastProbe() != before })
 
 	dir := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nHEALTHCHECK --interval=200ms CMD true\n"})
 	e.d.Must("build", "-t", "hc:2", dir)
