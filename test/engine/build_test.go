@@ -15,6 +15,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/berth-dev/berth/internal/testkit"
 )
 
 // buildDir writes files (name → content; a name ending in "@" is made
@@ -528,5 +532,57 @@ func TestBuildCanceledByClient(t *testing.T) {
 	waitFor(t, "the RUN container to go", 15*time.Second, func() bool { return e.d.Must("ps", "-aq") == "" })
 	if r := e.d.Run(nil, "image", "inspect", "canceled:1"); r.Code == 0 {
 		t.Fatal("a canceled build got its tag")
+	}
+}
+
+// FROM scratch, --from by stage index, RUN's exec form, --pull and
+// --platform, and what is refused with a clear error.
+func TestBuildScratchIndexPullPlatform(t *testing.T) {
+	e := newImageEnv(t)
+	dir := buildDir(t, map[string]string{
+		"Dockerfile": "FROM scratch\nCOPY hello.txt /files/\n" +
+			"FROM " + e.ref + "\nCOPY --from=0 /files/hello.txt /hello\nRUN [\"/bin/sh\", \"-c\", \"echo exec form > /exec\"]\n",
+		"hello.txt": "hello\n",
+	})
+	e.d.Must("build", "-t", "files:1", dir)
+	if got := e.d.Must("run", "--rm", "files:1", "cat", "/hello", "/exec"); got != "hello\nexec form\n" {
+		t.Fatalf("run: %q", got)
+	}
+	// The scratch stage alone: one layer holding only what was copied.
+	scratch := buildDir(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY hello.txt /files/\n", "hello.txt": "hi"})
+	e.d.Must("build", "-t", "only:1", scratch)
+	if n := e.d.Must("image", "inspect", "-f", "{{len .RootFS.Layers}}", "only:1"); n != "1\n" {
+		t.Fatalf("scratch image layers: %q", n)
+	}
+
+	// --pull fetches a newer base even when one is present.
+	oldID := strings.TrimSpace(e.d.Must("image", "inspect", "-f", "{{.Id}}", e.ref))
+	testkit.Push(t, e.ref, testkit.ImageFromLayers(t, v1.Config{Cmd: []string{"sh"}, Labels: map[string]string{"v": "2"}},
+		testkit.LayerTar(testkit.BusyboxEntries(t))))
+	plain := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nLABEL built=1\n"})
+	out := e.d.Must("build", "-t", "pulled:1", plain)
+	mustContain(t, "no --pull", out, " ---> "+strings.TrimPrefix(oldID, "sha256:")[:12])
+	out = e.d.Must("build", "--pull", "-t", "pulled:1", plain)
+	mustContain(t, "--pull", out, "Pulling from")
+	if v := e.d.Must("image", "inspect", "-f", "{{index .Config.Labels \"v\"}}", "pulled:1"); v != "2\n" {
+		t.Fatalf("--pull did not use the new base: %q", v)
+	}
+
+	for _, tc := range []struct {
+		args            []string
+		dockerfile, msg string
+	}{
+		{[]string{"--platform", "linux/s390x"}, "FROM " + e.ref + "\n", `platform "linux/s390x" is not supported`},
+		{nil, "FROM --platform=linux/arm64 " + e.ref + "\n", `platform "linux/arm64" is not supported`},
+		{nil, "FROM " + e.ref + "\nADD https://example.com/x.tar /\n", "remote URLs are not supported"},
+		{nil, "FROM " + e.ref + "\nRUN --mount=type=cache,target=/c true\n", "RUN --mount needs BuildKit"},
+		{nil, "FROM " + e.ref + "\nCOPY ../outside /\n", "forbidden path outside the build context: ../outside"},
+		{nil, "FROM " + e.ref + "\nCOPY a b /notadir\n", "the destination must be a directory and end with a /"},
+		{nil, "FROM " + e.ref + "\nCOPY --from=later /x /\nFROM " + e.ref + " AS later\n", "refers to the current or a later build stage"},
+	} {
+		d := buildDir(t, map[string]string{"Dockerfile": tc.dockerfile, "a": "a", "b": "b"})
+		if msg := e.d.Fail(append(append([]string{"build"}, tc.args...), d)...); !strings.Contains(msg, tc.msg) {
+			t.Errorf("%s: %s", strings.TrimSpace(tc.dockerfile), msg)
+		}
 	}
 }
