@@ -4,7 +4,6 @@ package build
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -460,4 +459,3 @@ func (w *rootWriter) link(dst, target string) error {
 	return nil
 }
 
-var errSpecial = errors.New("special file")
