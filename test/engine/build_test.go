@@ -586,3 +586,18 @@ func TestBuildScratchIndexPullPlatform(t *testing.T) {
 		}
 	}
 }
+
+// RUN steps are on the default bridge network, or on the one --network
+// names.
+func TestBuildRunNetwork(t *testing.T) {
+	e := newImageEnv(t)
+	dir := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nRUN cut -d: -f1 /proc/net/dev | tr -d ' ' | grep -v '|' | sort | tr '\\n' ' ' > /ifaces\n"})
+	e.d.Must("build", "-t", "net:bridge", dir)
+	if got := e.d.Must("run", "--rm", "net:bridge", "cat", "/ifaces"); !strings.Contains(got, "eth0") {
+		t.Fatalf("default network: %q", got)
+	}
+	e.d.Must("build", "--no-cache", "--network", "none", "-t", "net:none", dir) // the network is not part of the cache key, as with dockerd
+	if got := e.d.Must("run", "--rm", "net:none", "cat", "/ifaces"); got != "lo " {
+		t.Fatalf("--network none: %q", got)
+	}
+}
