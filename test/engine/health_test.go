@@ -85,7 +85,7 @@ func TestHealthcheckRunFlags(t *testing.T) {
 
 	// The API refuses what dockerd refuses (the CLI checks some itself).
 	for body, msg := range map[string]string{
-		`{"Image":"` + e.ref + `","Healthcheck":{"Test":["CMD","true"],"Retries":-1}}`:   "Retries in Healthcheck cannot be negative",
+		`{"Image":"` + e.ref + `","Healthcheck":{"Test":["CMD","true"],"Retries":-1}}`:  "Retries in Healthcheck cannot be negative",
 		`{"Image":"` + e.ref + `","Healthcheck":{"Test":["CMD","true"],"Interval":10}}`: "Interval in Healthcheck cannot be less than 1ms",
 	} {
 		resp, err := e.agent.HTTPClient().Post("http://berth/containers/create", "application/json", strings.NewReader(body))
