@@ -601,3 +601,24 @@ func TestBuildRunNetwork(t *testing.T) {
 		t.Fatalf("--network none: %q", got)
 	}
 }
+
+// `docker build -` (a Dockerfile alone on stdin) and `-f -` (the Dockerfile
+// on stdin, the context a folder).
+func TestBuildDockerfileFromStdin(t *testing.T) {
+	e := newImageEnv(t)
+	df := "FROM " + e.ref + "\nRUN echo from stdin > /s\n"
+	if r := e.d.Run(strings.NewReader(df), "build", "-t", "stdin:1", "-"); r.Code != 0 {
+		t.Fatalf("build -: %s\n%s", r.Stdout, r.Stderr)
+	}
+	if got := e.d.Must("run", "--rm", "stdin:1", "cat", "/s"); got != "from stdin\n" {
+		t.Fatalf("run: %q", got)
+	}
+	dir := buildDir(t, map[string]string{"f.txt": "file\n", "Dockerfile": "FROM scratch\n"})
+	if r := e.d.Run(strings.NewReader("FROM "+e.ref+"\nCOPY . /c/\n"), "build", "-t", "stdin:2", "-f", "-", dir); r.Code != 0 {
+		t.Fatalf("build -f -: %s\n%s", r.Stdout, r.Stderr)
+	}
+	// The generated Dockerfile name stays out of the image.
+	if got := e.d.Must("run", "--rm", "stdin:2", "ls", "-A", "/c"); got != "Dockerfile\nf.txt\n" {
+		t.Fatalf("context: %q", got)
+	}
+}
