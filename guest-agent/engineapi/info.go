@@ -2,7 +2,12 @@
 
 package engineapi
 
-import "github.com/moby/moby/api/types/system"
+import (
+	"os"
+	"runtime"
+
+	"github.com/moby/moby/api/types/system"
+)
 
 // fillInfo adds the counts the runtime knows (containers, images) to /info.
 func (s *Server) fillInfo(info *system.Info) {
@@ -11,4 +16,10 @@ func (s *Server) fillInfo(info *system.Info) {
 		info.ContainersRunning, info.ContainersPaused, info.ContainersStopped = m.Counts()
 		info.Containers = info.ContainersRunning + info.ContainersPaused + info.ContainersStopped
 	}
+	// The agent's own descriptors and goroutines, as dockerd reports them
+	// (leak tests watch these).
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		info.NFd = len(fds) - 1 // less the one reading the directory
+	}
+	info.NGoroutines = runtime.NumGoroutine()
 }
