@@ -49,6 +49,7 @@ func New(eng *engine.Engine, log *slog.Logger) *Server {
 	s.buildRoutes(&s.rt)
 	s.networkRoutes(&s.rt)
 	s.volumeRoutes(&s.rt)
+	s.archiveRoutes(&s.rt)
 	return s
 }
 

@@ -101,10 +101,23 @@ func notFoundPath(p string, err error) error {
 	return fmt.Errorf("%s: %w", p, err)
 }
 
+// inContainer names the container in a missing path's error, as dockerd.
+func inContainer(err error, p, ref string) error {
+	if errdefs.IsNotFound(err) && strings.HasPrefix(err.Error(), "Could not find the file") {
+		return errdefs.NotFound("Could not find the file %s in container %s", p, ref)
+	}
+	return err
+}
+
 func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
 
 // StatPath reports a path in a container (HEAD /containers/{id}/archive).
 func (m *Manager) StatPath(ref, p string) (ctr.PathStat, error) {
+	st, err := m.statPath(ref, p)
+	return st, inContainer(err, p, ref)
+}
+
+func (m *Manager) statPath(ref, p string) (ctr.PathStat, error) {
 	c, err := m.Get(ref)
 	if err != nil {
 		return ctr.PathStat{}, err
@@ -143,6 +156,10 @@ func statIn(r *os.Root, base, p string) (ctr.PathStat, error) {
 // /containers/{id}/archive): stat is reported first, through head, before
 // any byte of the archive is written.
 func (m *Manager) ArchivePath(ref, p string, head func(ctr.PathStat) (io.Writer, error)) error {
+	return inContainer(m.archivePath(ref, p, head), p, ref)
+}
+
+func (m *Manager) archivePath(ref, p string, head func(ctr.PathStat) (io.Writer, error)) error {
 	c, err := m.Get(ref)
 	if err != nil {
 		return err
@@ -226,6 +243,10 @@ func (m *Manager) ArchivePath(ref, p string, head func(ctr.PathStat) (io.Writer,
 // refused; without copyUIDGID files belong to the container's root, as
 // dockerd does; a directory is never replaced by a file or the reverse.
 func (m *Manager) ExtractToPath(ref, p string, r io.Reader, copyUIDGID bool) error {
+	return inContainer(m.extractToPath(ref, p, r, copyUIDGID), p, ref)
+}
+
+func (m *Manager) extractToPath(ref, p string, r io.Reader, copyUIDGID bool) error {
 	c, err := m.Get(ref)
 	if err != nil {
 		return err
