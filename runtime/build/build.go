@@ -81,6 +81,10 @@ func New(cfg Config) (*Builder, error) {
 			return nil, fmt.Errorf("builder: %w", err)
 		}
 	}
+	leftovers, _ := filepath.Glob(filepath.Join(cfg.Root, "cache", ".tmp-*"))
+	for _, p := range leftovers {
+		os.Remove(p)
+	}
 	return &Builder{cfg: cfg, cache: &cacheIndex{dir: filepath.Join(cfg.Root, "cache")}, log: cfg.Log,
 		cancels: map[string]context.CancelFunc{}}, nil
 }

@@ -16,8 +16,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/api/types/build"
-
-	"github.com/berth-dev/berth/runtime/fsutil"
 )
 
 // The cache maps a step's key to the image the step made. The key covers
@@ -45,8 +43,24 @@ func (c *cacheIndex) get(key string) string {
 	return strings.TrimSpace(string(b))
 }
 
+// put records a step. The entry is renamed into place but not synced: a
+// crash can at worst lose it (an empty or missing file is a miss and the
+// step runs again), and two fsyncs per step are a good part of a build's
+// time on a busy disk.
 func (c *cacheIndex) put(key, id string) error {
-	return fsutil.WriteFileAtomic(filepath.Join(c.dir, key), []byte(id+"\n"), 0o600)
+	f, err := os.CreateTemp(c.dir, ".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // no-op once renamed
+	_, err = f.WriteString(id + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(c.dir, key))
 }
 
 // entries lists key → image ID.

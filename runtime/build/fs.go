@@ -458,4 +458,3 @@ func (w *rootWriter) link(dst, target string) error {
 	}
 	return nil
 }
-
