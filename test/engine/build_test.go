@@ -622,3 +622,59 @@ func TestBuildDockerfileFromStdin(t *testing.T) {
 		t.Fatalf("context: %q", got)
 	}
 }
+
+// Builds leave nothing behind: after cached, uncached, failing and
+// canceled-by-error builds the engine holds the mounts, descriptors and
+// goroutines it held before, no step roots, no unpacked contexts, and no
+// containers but the failed RUN's it keeps on purpose.
+func TestBuildsLeakNothing(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", "-q", e.ref)
+	ok := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nCOPY f /f\nRUN cat /f > /g\nFROM " + e.ref + "\nCOPY --from=0 /g /h\n", "f": "x"})
+	bad := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nCOPY f /f\nCOPY missing /\n", "f": "x"})
+	e.d.Must("build", "-t", "leak:1", ok)
+	pid := e.agent.Pid()
+	type counts struct{ mounts, fds, goroutines int }
+	count := func() counts {
+		var c counts
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+		c.mounts = strings.Count(string(b), "\n")
+		var info struct{ NFd, NGoroutines int }
+		json.Unmarshal([]byte(e.d.Must("info", "--format", "{{json .}}")), &info)
+		c.fds, c.goroutines = info.NFd, info.NGoroutines
+		return c
+	}
+	before := count()
+	if before.fds == 0 || before.goroutines == 0 || before.mounts == 0 {
+		t.Fatalf("counts read as zero: %+v", before)
+	}
+	for i := 0; i < 10; i++ {
+		e.d.Must("build", "-t", "leak:1", ok)
+		e.d.Must("build", "--no-cache", "-t", "leak:1", ok)
+		e.d.Fail("build", bad)
+	}
+	var after counts
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after = count()
+		if after.goroutines <= before.goroutines && after.fds <= before.fds || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after.mounts != before.mounts || after.fds > before.fds || after.goroutines > before.goroutines {
+		t.Fatalf("after 30 builds: %+v, before: %+v", after, before)
+	}
+	keys, _ := os.ReadDir(filepath.Join(e.agent.Root, "snapshot", "keys"))
+	for _, k := range keys {
+		if strings.HasPrefix(k.Name(), "build-") {
+			t.Fatalf("step root left: %s", k.Name())
+		}
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(e.agent.Root, "build", "tmp")); len(tmp) != 0 {
+		t.Fatalf("contexts left: %v", tmp)
+	}
+	if ps := e.d.Must("ps", "-aq"); ps != "" {
+		t.Fatalf("containers left: %q", ps)
+	}
+}
