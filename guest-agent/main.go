@@ -16,10 +16,13 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/guest-agent/engineapi"
 	"github.com/berth-dev/berth/guest-agent/pid1"
@@ -55,6 +58,27 @@ func main() {
 	}
 }
 
+// sinceExec is how long ago this process started (Linux: /proc/self/stat
+// starttime against CLOCK_BOOTTIME), to see what runtime and package
+// initialisation cost, slow under emulation.
+func sinceExec() time.Duration {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 20 {
+		return 0
+	}
+	ticks, err := strconv.ParseInt(f[19], 10, 64)
+	if err != nil {
+		return 0
+	}
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return time.Duration(ts.Nano()) - time.Duration(ticks)*10*time.Millisecond // USER_HZ is 100
+}
+
 func run() error {
 	var (
 		hosts, insecure listFlag
@@ -63,6 +87,7 @@ func run() error {
 		logLevel        = flag.String("log-level", "info", "debug, info, warn or error")
 		showVersion     = flag.Bool("version", false, "print the version and exit")
 		hostGateway     = flag.String("host-gateway-ip", "", "address host.docker.internal resolves to (default: the bridge's gateway, i.e. this host)")
+		waitFD          = flag.Int("wait-fd", -1, "wait for a byte on this file descriptor before opening the state (the VM's PID 1 starts the engine early and lets it go once the data disk is mounted); end of file means exit")
 	)
 	flag.Var(&hosts, "host", "address to serve the Engine API on (repeatable): unix:///path or tcp://ip:port")
 	flag.Var(&insecure, "insecure-registry", "registry host[:port] reached over plain HTTP (repeatable)")
@@ -74,6 +99,7 @@ func run() error {
 	if len(hosts) == 0 {
 		hosts = listFlag{"unix:///run/berth/docker.sock"}
 	}
+	execTime := sinceExec()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -86,6 +112,16 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if *waitFD >= 0 {
+		gate := os.NewFile(uintptr(*waitFD), "gate")
+		var b [1]byte
+		n, _ := gate.Read(b[:])
+		gate.Close()
+		if n == 0 {
+			log.Info("not started: the machine did not come up (see PID 1's log)")
+			return nil
+		}
+	}
 
 	var gw netip.Addr
 	if *hostGateway != "" {
@@ -94,10 +130,12 @@ func run() error {
 			return fmt.Errorf("--host-gateway-ip: %w", err)
 		}
 	}
+	t0 := time.Now()
 	eng, err := engine.New(ctx, engine.Config{Root: *root, InsecureRegistries: insecure, CgroupParent: *cgroupParent, HostGatewayIP: gw})
 	if err != nil {
 		return err
 	}
+	log.Debug("engine opened", "took", time.Since(t0), "init_took", execTime)
 	srv := engineapi.New(eng, log)
 
 	var listeners []net.Listener

@@ -55,6 +55,11 @@ func FindGuestFiles() GuestFiles {
 	for _, d := range dirs {
 		k, i := filepath.Join(d, "vmlinuz"), filepath.Join(d, "initrd.img")
 		if exists(k) && exists(i) {
+			// The uncompressed ELF kernel (x86) boots faster: no
+			// decompression (QEMU enters it through PVH).
+			if v := filepath.Join(d, "vmlinux"); exists(v) {
+				k = v
+			}
 			f.Kernel, f.Initrd = filepath.Clean(k), filepath.Clean(i)
 			if r := filepath.Join(d, "wsl-rootfs.tar.gz"); exists(r) {
 				f.Rootfs = filepath.Clean(r)

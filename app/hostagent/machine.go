@@ -204,6 +204,9 @@ func (a *Agent) bootMachine(ctx context.Context) error {
 	info := drv.Info()
 	a.log.Info("machine running", "driver", name, "accel", info.Accel, "took", time.Since(t0).Round(time.Millisecond))
 
+	if !info.HostPorts {
+		a.waitGuestBoot(ctx, drv)
+	}
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	ver, verr := engineVersion(vctx, drv)
@@ -222,6 +225,31 @@ func (a *Agent) bootMachine(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 	return nil
+}
+
+// waitGuestBoot waits until the guest's network is up and its shared
+// folders are mounted: the engine answers before that, but `docker pull`
+// and `docker run -v` right after `berth start` must work.
+func (a *Agent) waitGuestBoot(ctx context.Context, drv driver.Driver) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		h, err := a.guestHealth(ctx, drv)
+		if err == nil && !h.SharesPending && !h.NetworkPending {
+			for _, sh := range h.Shares {
+				if !sh.Mounted {
+					a.log.Warn("shared folder not mounted", "folder", sh.Path, "err", sh.Error)
+				}
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			a.log.Warn("the guest did not finish booting (network, shared folders)", "err", err)
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // endRunLocked stops what watches and serves the running machine.

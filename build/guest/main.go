@@ -32,17 +32,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 )
 
-// Paths inside the guest that guest-agent/pid1 reads.
+// Paths inside the guest that guest-agent/pid1 reads: a load order per
+// group of modules.txt (etc/berth/modules.GROUP), and the images to load
+// on first boot.
 const (
-	bootModules   = "etc/berth/modules.boot"   // loaded before anything else, in order
-	engineModules = "etc/berth/modules.engine" // loaded before the engine starts
-	lateModules   = "etc/berth/modules.late"   // loaded once the engine runs
-	imagesDir     = "usr/share/berth/images"   // docker-archive tars loaded on first boot
+	moduleLists = "etc/berth/modules."
+	imagesDir   = "usr/share/berth/images" // docker-archive tars loaded on first boot
 )
+
+// moduleGroups are modules.txt's sections, in the order pid1 loads them.
+var moduleGroups = []string{"boot", "vsock", "net", "shares", "engine", "late"}
 
 // The packages the image is made of; the kernel meta package is resolved to
 // the versioned one it depends on.
@@ -213,6 +217,20 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 	if err := writeWSLRootfs(filepath.Join(out, "wsl-rootfs.tar.gz"), filepath.Join(root, "bin/busybox"), agent); err != nil {
 		return err
 	}
+	// x86: the kernel uncompressed, as an ELF that QEMU boots through its
+	// PVH entry point: no decompression at every boot (~0.3 s under
+	// software emulation).
+	var vmlinuxSum string
+	if arch == "amd64" {
+		vmlinux, err := extractVmlinux(kernelBytes)
+		if err != nil {
+			return err
+		}
+		if err := writeFile(filepath.Join(out, "vmlinux"), vmlinux); err != nil {
+			return err
+		}
+		vmlinuxSum = sum(vmlinux)
+	}
 	ib, err := os.ReadFile(initrd)
 	if err != nil {
 		return err
@@ -224,7 +242,7 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 	manifest := map[string]any{
 		"arch": arch, "kernel_version": kver, "compression": compress, "preload": preload,
 		"sha256": map[string]string{
-			"vmlinuz": outputs["vmlinuz"], "base.cpio": outputs["base.cpio"],
+			"vmlinuz": outputs["vmlinuz"], "vmlinux": vmlinuxSum, "base.cpio": outputs["base.cpio"],
 			"initrd.img": sum(ib), "berth-agent": sum(agentBytes),
 		},
 		"packages": lock.entries(arch),
@@ -285,6 +303,66 @@ func compressTo(w io.Writer, b []byte, how string) error {
 	return fmt.Errorf("unknown compression %q", how)
 }
 
+// extractVmlinux returns the ELF kernel inside an x86 bzImage: the payload
+// (boot protocol ≥ 2.08: offset and length in the setup header) is an LZ4
+// legacy frame in Debian's kernels. It must carry the PVH entry note.
+func extractVmlinux(bz []byte) ([]byte, error) {
+	if len(bz) < 0x250 || string(bz[0x202:0x206]) != "HdrS" || binary.LittleEndian.Uint16(bz[0x206:]) < 0x208 {
+		return nil, errors.New("vmlinuz: not a bzImage with boot protocol 2.08 or later")
+	}
+	setup := (int(bz[0x1f1]) + 1) * 512
+	off := setup + int(binary.LittleEndian.Uint32(bz[0x248:]))
+	n := int(binary.LittleEndian.Uint32(bz[0x24c:]))
+	if off+n > len(bz) || n < 4 {
+		return nil, errors.New("vmlinuz: payload out of bounds")
+	}
+	// The build appends the uncompressed size (4 bytes) to the frame.
+	payload := bz[off : off+n-4]
+	if !bytes.HasPrefix(payload, []byte{0x02, 0x21, 0x4c, 0x18}) {
+		return nil, fmt.Errorf("vmlinuz: payload is not LZ4 (starts % x)", payload[:4])
+	}
+	cmd := exec.Command("lz4", "-d", "-c", "-q")
+	var out, stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(payload), &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("vmlinuz: lz4: %v: %s", err, stderr.String())
+	}
+	f, err := elf.NewFile(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		return nil, fmt.Errorf("vmlinuz: payload is not an ELF kernel: %w", err)
+	}
+	if !hasPVHNote(f) {
+		return nil, errors.New("vmlinuz: the kernel has no PVH entry point (CONFIG_PVH)")
+	}
+	return out.Bytes(), nil
+}
+
+// hasPVHNote finds XEN_ELFNOTE_PHYS32_ENTRY (type 18, owner "Xen").
+func hasPVHNote(f *elf.File) bool {
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_NOTE {
+			continue
+		}
+		b := make([]byte, p.Filesz)
+		if _, err := p.ReadAt(b, 0); err != nil {
+			continue
+		}
+		for len(b) >= 12 {
+			nsz, dsz, typ := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
+			name := b[12:min(len(b), 12+int(nsz))]
+			if typ == 18 && bytes.HasPrefix(name, []byte("Xen")) {
+				return true
+			}
+			adv := 12 + (int(nsz)+3)&^3 + (int(dsz)+3)&^3
+			if adv > len(b) {
+				break
+			}
+			b = b[adv:]
+		}
+	}
+	return false
+}
+
 func findKernel(root string) (version, path string, err error) {
 	m, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
 	if len(m) != 1 {
@@ -319,7 +397,9 @@ func addModules(a archive, root, kver, list string) error {
 			loaded[modName(strings.TrimSuffix(filepath.Base(l), ".ko"))] = true
 		}
 	}
-	for _, g := range []string{"boot", "engine", "late"} {
+	depsOf := map[string][]string{} // module → its direct dependencies
+	relOf := map[string]string{}    // module → path under /lib/modules/KVER
+	for _, g := range moduleGroups {
 		// Modules go in levels: each depends only on modules of earlier
 		// levels (or groups), so pid1 loads a level's modules in parallel.
 		var levels [][]string
@@ -352,6 +432,8 @@ func addModules(a archive, root, kver, list string) error {
 			}
 			loaded[name] = true
 			level[name] = lv
+			depsOf[name] = deps
+			relOf[name], _ = filepath.Rel(modRoot, p)
 			rel, _ := filepath.Rel(root, p)
 			b, err := os.ReadFile(p)
 			if err != nil {
@@ -369,7 +451,7 @@ func addModules(a archive, root, kver, list string) error {
 				return err
 			}
 		}
-		name := map[string]string{"boot": bootModules, "engine": engineModules, "late": lateModules}[g]
+		name := moduleLists + g
 		var list strings.Builder
 		for i, l := range levels {
 			if i > 0 {
@@ -379,7 +461,74 @@ func addModules(a archive, root, kver, list string) error {
 		}
 		a.data(name, []byte(list.String()), 0o644)
 	}
+	return writeModprobeFiles(a, root, kver, modRoot, depsOf, relOf)
+}
+
+// writeModprobeFiles lets the kernel load what it asks for on demand
+// (mount -t overlay, a bridge link, an nftables expression …) through
+// busybox's modprobe: modules.dep with full dependency lists, and each
+// module's aliases (fs-overlay, rtnl-link-bridge …) in /etc/modprobe.d.
+func writeModprobeFiles(a archive, root, kver, modRoot string, depsOf map[string][]string, relOf map[string]string) error {
+	var all func(name string, seen map[string]bool, out *[]string)
+	all = func(name string, seen map[string]bool, out *[]string) {
+		for _, d := range depsOf[name] {
+			d = modName(d)
+			if relOf[d] == "" {
+				continue // built into the kernel
+			}
+			if !seen[d] {
+				seen[d] = true
+				*out = append(*out, relOf[d])
+				all(d, seen, out)
+			}
+		}
+	}
+	names := make([]string, 0, len(relOf))
+	for n := range relOf {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var dep, aliases strings.Builder
+	for _, n := range names {
+		var deps []string
+		all(n, map[string]bool{}, &deps)
+		fmt.Fprintf(&dep, "%s: %s\n", relOf[n], strings.Join(deps, " "))
+		al, err := moduleAliases(filepath.Join(modRoot, relOf[n]))
+		if err != nil {
+			return err
+		}
+		for _, x := range al {
+			fmt.Fprintf(&aliases, "alias %s %s\n", x, n)
+		}
+	}
+	a.data(filepath.Join("lib", "modules", kver, "modules.dep"), []byte(dep.String()), 0o644)
+	a.data("etc/modprobe.d/berth.conf", []byte(aliases.String()), 0o644)
+	a.symlink("sbin/modprobe", "/bin/busybox") // the kernel's default modprobe path
 	return nil
+}
+
+// moduleAliases reads a module's aliases from its .modinfo.
+func moduleAliases(path string) ([]string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", path, err)
+	}
+	defer f.Close()
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		return nil, nil
+	}
+	b, err := sec.Data()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("alias=")); ok && len(v) > 0 {
+			out = append(out, string(v))
+		}
+	}
+	return out, nil
 }
 
 // stripSignature drops the signature appended to a module. The kernel
@@ -427,8 +576,8 @@ func readModuleList(path string) (map[string][]string, error) {
 		case line == "":
 		case strings.HasPrefix(line, "["):
 			group = strings.Trim(line, "[]")
-			if group != "boot" && group != "engine" && group != "late" {
-				return nil, fmt.Errorf("%s: unknown section %s", path, line)
+			if !slices.Contains(moduleGroups, group) {
+				return nil, fmt.Errorf("%s: unknown section %s (want one of %v)", path, line, moduleGroups)
 			}
 		case group == "":
 			return nil, fmt.Errorf("%s: module %s outside a section", path, line)

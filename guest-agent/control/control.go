@@ -26,6 +26,11 @@ type Health struct {
 	BootTime Duration `json:"boot_time"`
 	Engine   Engine   `json:"engine"`
 	Shares   []Share  `json:"shares,omitempty"`
+	// SharesPending and NetworkPending: shared folders are still being
+	// mounted, the network still being configured (the boot goes on
+	// while the engine answers).
+	SharesPending  bool `json:"shares_pending,omitempty"`
+	NetworkPending bool `json:"network_pending,omitempty"`
 	// BootError is why the guest could not fully start (a data disk it
 	// refused to format …); the engine does not run then.
 	BootError   string    `json:"boot_error,omitempty"`

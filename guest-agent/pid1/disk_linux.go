@@ -156,14 +156,39 @@ func probeDisk(dev string) (diskKind, error) {
 	return diskOther, nil
 }
 
+// runner is PID 1's reaper once it runs: a child's exit status must come
+// from it (its wait4(-1) would steal the one exec.Cmd.Wait waits for).
+var runner *reaper
+
+func setRunner(r *reaper) { runner = r }
+
 // run runs a program from the initramfs (they are dynamically linked
-// against the libraries build/guest copied) before the reaper starts.
+// against the libraries build/guest copied) and returns its output in the
+// error when it fails.
 func run(name string, args ...string) error {
 	cmd := exec.Command(name, args...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LD_LIBRARY_PATH=" + libPath}
-	out, err := cmd.CombinedOutput()
+	if runner == nil {
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %w: %s", name, err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	r, w, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("%s: %w: %s", name, err, bytes.TrimSpace(out))
+		return err
+	}
+	defer r.Close()
+	cmd.Stdout, cmd.Stderr = w, w
+	ws, err := runner.start(cmd)
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	out, _ := io.ReadAll(r)
+	if st := <-ws; st.ExitStatus() != 0 || st.Signaled() {
+		return fmt.Errorf("%s: %s: %s", name, describe(st), bytes.TrimSpace(out[:min(len(out), 4096)]))
 	}
 	return nil
 }

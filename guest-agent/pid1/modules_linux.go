@@ -13,12 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Lists of module paths in load order, written by build/guest.
-const (
-	bootModules   = "/etc/berth/modules.boot"
-	engineModules = "/etc/berth/modules.engine"
-	lateModules   = "/etc/berth/modules.late"
-)
+// moduleList is the load order of a group of build/guest/modules.txt
+// (boot, vsock, net, shares, engine, late), written by build/guest.
+func moduleList(group string) string { return "/etc/berth/modules." + group }
 
 // loadModules loads the modules listed in list with finit_module. The list
 // is in levels separated by blank lines; a level's modules depend only on

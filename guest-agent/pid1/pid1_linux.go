@@ -46,6 +46,9 @@ type Init struct {
 	diskOK    bool
 	bootTime  time.Duration // kernel start → engine answering
 	shares    []control.Share
+	// sharesDone and netDone close once the shared folders are mounted
+	// and the network is configured (or failed).
+	sharesDone, netDone chan struct{}
 
 	shutdownOnce sync.Once
 }
@@ -83,23 +86,45 @@ func (p *Init) run() {
 	os.Setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
 	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF) // Ctrl-Alt-Del becomes SIGINT: a clean shutdown
 
-	if err := loadModules(bootModules); err != nil {
+	// Every child is reaped by the reaper from now on; the exit status of
+	// those PID 1 waits for (the engine, mke2fs …) is routed to it.
+	p.reaper = newReaper()
+	go p.reaper.loop()
+	p.sharesDone, p.netDone = make(chan struct{}), make(chan struct{})
+	setRunner(p.reaper)
+	p.watchSignals()
+
+	// The engine's process starts at once: under emulation its runtime and
+	// package initialisation take a few hundred milliseconds, spent while
+	// modules load and the disk mounts. It waits at a gate for them.
+	args := []string{"--root", engineRoot, "--host", "unix://" + engineSocket, "--log-level", cfg.LogLevel}
+	if cfg.Gateway.IsValid() {
+		// host.docker.internal: the host as the user-mode network shows it.
+		args = append(args, "--host-gateway-ip", cfg.Gateway.String())
+	}
+	p.engine = newSupervisor(p.reaper, p.log, append(args, cfg.EngineArgs...))
+	gate, err := p.engine.startGated()
+	if err != nil {
+		p.log.Error("engine", "err", err)
+	}
+
+	// Only what the engine needs to start is on the critical path (host
+	// channel, data disk); the rest loads once it answers (under emulation
+	// parallel work only slows the critical path down), and whatever the
+	// kernel asks for before that it loads itself (busybox modprobe).
+	if err := loadModules(moduleList("boot")); err != nil {
 		p.log.Warn("boot modules", "err", err)
 	}
 	p.log.Debug("boot modules loaded", "since_init", time.Since(t0))
-	// Engine modules (overlay, bridge, nf_tables …) load while the disk and
-	// network come up; the engine starts after them.
-	engineMods := make(chan error, 1)
-	go func() { engineMods <- loadModules(engineModules) }()
-
 	if err := writeEtc(cfg); err != nil {
 		p.log.Warn("etc", "err", err)
 	}
-	go func() {
-		if err := setupNetwork(cfg); err != nil {
-			p.log.Warn("network", "err", err)
-		}
-	}()
+	os.MkdirAll(runDir, 0o755)
+	if err := p.serveControl(); err != nil {
+		p.log.Error("control API", "err", err)
+	}
+	go p.serveHost()
+
 	formatted, err := setupDisk(cfg.DataDisk)
 	grown := false
 	if err == nil && !formatted {
@@ -120,33 +145,40 @@ func (p *Init) run() {
 		p.log.Info("data disk formatted", "device", cfg.DataDisk)
 	}
 
-	// From here on every child is reaped by the reaper; the engine's exit
-	// status is routed to its supervisor.
-	p.reaper = newReaper()
-	go p.reaper.loop()
-	p.watchSignals()
-	go p.watchPowerButton()
-
-	os.MkdirAll(runDir, 0o755)
-	if err := p.serveControl(); err != nil {
-		p.log.Error("control API", "err", err)
+	if p.bootError() != nil {
+		// No engine without its disk: the control API reports why.
+		p.engine.abort(gate)
+		close(p.sharesDone)
+		close(p.netDone)
+		select {}
 	}
-	go p.serveHost()
-
-	if err := <-engineMods; err != nil {
-		p.log.Warn("engine modules", "err", err)
-	}
-	p.log.Debug("engine modules loaded", "since_init", time.Since(t0))
-	lateDone := false
-	if len(cfg.Shares) > 0 || cfg.Rosetta != "" {
-		// Shared folders are mounted before the engine starts, so the
-		// first `docker run -v` sees them; virtiofs is a late module.
-		// So is Rosetta, for the first amd64 container.
-		if err := loadModules(lateModules); err != nil {
-			p.log.Warn("late modules", "err", err)
+	p.engine.open(gate)
+	// The network comes up and shared folders are mounted while the engine
+	// starts; the host waits for them (Health.NetworkPending,
+	// SharesPending) before it says the machine runs, so the first `docker
+	// pull` and `docker run -v` work.
+	go func() {
+		defer close(p.netDone)
+		if err := loadModules(moduleList("net")); err != nil {
+			p.log.Warn("network modules", "err", err)
 		}
-		lateDone = true
+		if err := setupNetwork(cfg); err != nil {
+			p.log.Warn("network", "err", err)
+		}
+		p.log.Debug("network up", "since_init", time.Since(t0))
+	}()
+	go func() {
+		defer close(p.sharesDone)
+		if len(cfg.Shares) == 0 && cfg.Rosetta == "" {
+			return
+		}
+		if err := loadModules(moduleList("shares")); err != nil {
+			p.log.Warn("shares modules", "err", err)
+		}
 		p.mountShares()
+		p.log.Debug("shared folders mounted", "since_init", time.Since(t0))
+		// Rosetta (a share) runs the first amd64 container: registered
+		// before the host says the machine runs.
 		if cfg.Rosetta != "" {
 			if err := setupRosetta(cfg.Rosetta); err != nil {
 				p.log.Warn("rosetta", "err", err)
@@ -154,34 +186,35 @@ func (p *Init) run() {
 				p.log.Info("rosetta registered for x86-64 binaries")
 			}
 		}
-	}
-	if p.bootError() == nil {
-		args := []string{"--root", engineRoot, "--host", "unix://" + engineSocket, "--log-level", cfg.LogLevel}
-		if cfg.Gateway.IsValid() {
-			// host.docker.internal: the host as the user-mode network shows it.
-			args = append(args, "--host-gateway-ip", cfg.Gateway.String())
+	}()
+	go func() {
+		if !p.engine.waitReady(2 * time.Minute) {
+			return
 		}
-		p.engine = newSupervisor(p.reaper, p.log, append(args, cfg.EngineArgs...))
-		go p.engine.run()
-		go func() {
-			if !p.engine.waitReady(2 * time.Minute) {
-				return
-			}
-			bt, initTime := bootTime(), time.Since(t0)
-			p.mu.Lock()
-			p.bootTime = bt
-			p.mu.Unlock()
-			p.log.Info("engine ready", "since_kernel_start", bt.Round(time.Millisecond),
-				"kernel", kernelTime.Round(time.Millisecond), "init", initTime.Round(time.Millisecond))
-			if !lateDone {
-				if err := loadModules(lateModules); err != nil {
-					p.log.Warn("late modules", "err", err)
-				}
-			}
-			p.preloadImages()
-		}()
-	}
+		bt, initTime := bootTime(), time.Since(t0)
+		p.mu.Lock()
+		p.bootTime = bt
+		p.mu.Unlock()
+		p.log.Info("engine ready", "since_kernel_start", bt.Round(time.Millisecond),
+			"kernel", kernelTime.Round(time.Millisecond), "init", initTime.Round(time.Millisecond))
+		p.background(cfg, t0)
+	}()
 	select {} // PID 1 never exits: the kernel would panic
+}
+
+// background brings up what the engine did not need to answer: the
+// modules containers use, the power button, then the rest and the
+// bundled images.
+func (p *Init) background(cfg Config, t0 time.Time) {
+	if err := loadModules(moduleList("engine")); err != nil {
+		p.log.Warn("engine modules", "err", err)
+	}
+	p.log.Debug("engine modules loaded", "since_init", time.Since(t0))
+	go p.watchPowerButton()
+	if err := loadModules(moduleList("late")); err != nil {
+		p.log.Warn("late modules", "err", err)
+	}
+	p.preloadImages()
 }
 
 // mountShares mounts the host's folders (virtiofs) at their guest paths.
@@ -261,6 +294,11 @@ func (p *Init) serveHost() {
 		transport.PortNet:     "unix://" + netSocket,
 	}}
 	ctx := context.Background()
+	if hasVsockDevice() {
+		if err := loadModules(moduleList("vsock")); err != nil {
+			p.log.Warn("vsock modules", "err", err)
+		}
+	}
 	if m, _ := filepath.Glob("/sys/bus/virtio/drivers/vmw_vsock_virtio_transport/virtio*"); len(m) > 0 {
 		go func() {
 			if err := g.ServeVsock(ctx); err != nil {
@@ -275,6 +313,18 @@ func (p *Init) serveHost() {
 	}
 	p.log.Debug("host channel", "device", dev)
 	g.ServeSerial(ctx, func() (io.ReadWriteCloser, error) { return os.OpenFile(dev, os.O_RDWR, 0) })
+}
+
+// hasVsockDevice tells whether the machine has a virtio vsock device
+// (virtio device ID 19), once virtio_pci has probed.
+func hasVsockDevice() bool {
+	m, _ := filepath.Glob("/sys/bus/virtio/devices/*/device")
+	for _, f := range m {
+		if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) == "0x0013" {
+			return true
+		}
+	}
+	return false
 }
 
 // findPort finds the virtio-serial port by name; there is no udev to make
@@ -321,6 +371,7 @@ func (p *Init) Health(ctx context.Context) control.Health {
 	}
 	h.Shares = append(h.Shares, p.shares...)
 	p.mu.Unlock()
+	h.SharesPending, h.NetworkPending = pending(p.sharesDone), pending(p.netDone)
 	if h.Disk.Mounted {
 		h.Disk.SizeBytes, h.Disk.UsedBytes, h.Disk.FreeBytes, _ = diskUsage()
 	}
@@ -328,6 +379,19 @@ func (p *Init) Health(ctx context.Context) control.Health {
 		h.Engine = p.engine.state()
 	}
 	return h
+}
+
+// pending tells whether done is still open.
+func pending(done chan struct{}) bool {
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
 }
 
 // SetTime implements control.Machine.

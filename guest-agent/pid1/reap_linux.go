@@ -119,6 +119,7 @@ type supervisor struct {
 	exited   chan struct{} // closed when the current process exits
 	ready    bool
 	readyCh  chan struct{} // closed when the engine first answers
+	gate     *os.File      // the first process waits on it (startGated)
 	restarts int
 	lastExit string
 	stopping bool
@@ -139,7 +140,16 @@ func (s *supervisor) run() {
 		cmd := exec.Command(exe(), s.args...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
+		gate := s.gate
+		if gate != nil {
+			cmd.ExtraFiles = []*os.File{gate}
+			cmd.Args = append(cmd.Args, "--wait-fd", "3")
+			s.gate = nil
+		}
 		done, err := s.reaper.start(cmd)
+		if gate != nil {
+			gate.Close() // the child has its copy
+		}
 		if err != nil {
 			s.mu.Unlock()
 			s.log.Error("start", "err", err)
@@ -174,6 +184,38 @@ func (s *supervisor) run() {
 		s.log.Error("engine died; restarting", "status", describe(ws), "in", backoff)
 		time.Sleep(backoff)
 		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// startGated starts the engine process now, to wait before opening its
+// state until open(gate) (or to exit at abort(gate)).
+func (s *supervisor) startGated() (gate *os.File, err error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("engine gate: %w", err)
+	}
+	s.mu.Lock()
+	s.gate = r
+	s.mu.Unlock()
+	go s.run()
+	return w, nil
+}
+
+// open lets the gated engine go on.
+func (s *supervisor) open(gate *os.File) {
+	if gate != nil {
+		gate.Write([]byte{1})
+		gate.Close()
+	}
+}
+
+// abort ends the gated engine before it opened anything, for good.
+func (s *supervisor) abort(gate *os.File) {
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
+	if gate != nil {
+		gate.Close() // the engine reads end of file and exits
 	}
 }
 

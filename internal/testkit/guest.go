@@ -7,7 +7,12 @@ import (
 	"runtime"
 )
 
-// GuestImage returns the VM kernel and initramfs built by `make guest`
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// GuestImage returns the VM kernel (vmlinux where there is one) and initramfs built by `make guest`
 // (build/guest/out/ARCH, or $BERTH_GUEST_DIR), skipping t if they or QEMU
 // are missing. `make test` builds them first.
 func GuestImage(t T) (kernel, initrd string) {
@@ -25,6 +30,10 @@ func GuestImage(t T) (kernel, initrd string) {
 		if _, err := os.Stat(f); err != nil {
 			t.Skipf("needs the guest image (run `make guest`): %v", err)
 		}
+	}
+	// The uncompressed kernel (x86), as hostd boots it.
+	if v := filepath.Join(dir, "vmlinux"); fileExists(v) {
+		kernel = v
 	}
 	return kernel, initrd
 }

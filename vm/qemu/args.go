@@ -23,9 +23,14 @@ const (
 
 // kernelArgs are fixed boot parameters: console, no delays for hardware
 // the machine does not have, and a panic that ends QEMU (with -no-reboot)
-// so the host sees a dead VM instead of a hung one.
+// so the host sees a dead VM instead of a hung one. Under emulation every
+// initcall costs: the crypto self-tests, the KDF self-test (it also waits
+// for the initramfs to unpack, to run modprobe), kprobe tracing and the
+// module signing certificates (modules here carry no signatures) are
+// skipped.
 func kernelArgs(arch string) []string {
-	args := []string{"quiet", "panic=-1"}
+	args := []string{"quiet", "panic=-1", "cryptomgr.notests",
+		"initcall_blacklist=crypto_kdf108_init,init_kprobe_trace,load_system_certificate_list"}
 	switch arch {
 	case "amd64":
 		args = append(args, "console=ttyS0", "tsc=reliable", "no_timer_check",
@@ -42,6 +47,7 @@ type qemuConfig struct {
 	stateDir string
 	vsockCID uint32 // 0: no vsock device
 	logLevel string
+	extra    []string // more kernel parameters
 	probe    bool
 	// fsSockets are the virtiofsd sockets, one per m.Shares entry.
 	fsSockets []string
@@ -61,6 +67,7 @@ func buildArgs(m *driver.Machine, c qemuConfig) ([]string, error) {
 	if c.logLevel != "" {
 		cmdline = append(cmdline, "berth.log="+c.logLevel)
 	}
+	cmdline = append(cmdline, c.extra...)
 	if c.probe {
 		cmdline = append(cmdline, "berth.probe=1")
 	} else {

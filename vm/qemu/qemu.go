@@ -46,6 +46,9 @@ type Driver struct {
 	// host's). Another one is emulated (TCG): tests boot the arm64 guest
 	// that Apple silicon runs this way.
 	Arch string
+	// KernelArgs are more kernel parameters, to look into a boot
+	// (initcall_debug, printk.time=1 …).
+	KernelArgs []string
 
 	log *slog.Logger
 
@@ -139,7 +142,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 		}
 	}
 	args, err := buildArgs(m, qemuConfig{arch: arch, accel: accel, stateDir: m.StateDir,
-		vsockCID: cid, logLevel: d.GuestLogLevel, fsSockets: socks})
+		vsockCID: cid, logLevel: d.GuestLogLevel, extra: d.KernelArgs, fsSockets: socks})
 	if err != nil {
 		stopFsd()
 		return err
@@ -202,6 +205,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	if err := d.connectQMP(sctx, filepath.Join(m.StateDir, qmpSock)); err != nil {
 		return err
 	}
+	d.log.Debug("QMP connected", "since_start", time.Since(t0))
 	for {
 		pctx, pcancel := context.WithTimeout(sctx, 5*time.Second)
 		err := driver.PingEngine(pctx, d)
@@ -366,10 +370,12 @@ func (d *Driver) qmpRun(ctx context.Context, cmd string) error {
 	}
 }
 
-// Stop implements driver.Driver. Graceful: ACPI power button
-// (system_powerdown), which the guest's PID 1 turns into engine stop,
-// fstrim, sync and power off; QEMU is made to quit if that does not happen
-// before ctx ends (default 60 s). Forced: QMP quit, then SIGKILL.
+// Stop implements driver.Driver. Graceful: the guest agent is asked to
+// shut down (control API; else the ACPI power button, QMP
+// system_powerdown, which PID 1 takes the same way): it stops the engine,
+// trims and syncs the disk, and powers off. QEMU is made to quit if that
+// does not happen before ctx ends (default 60 s). Forced: QMP quit, then
+// SIGKILL.
 func (d *Driver) Stop(ctx context.Context, force bool) error {
 	d.mu.Lock()
 	proc, done := d.proc, d.done
@@ -387,17 +393,7 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 	}
 	var err error
 	if !force {
-		d.mu.Lock()
-		acpi := d.arch == "amd64"
-		d.mu.Unlock()
-		if acpi {
-			err = d.qmpRun(ctx, "system_powerdown")
-		} else {
-			// arm64's virt machine has no ACPI power button without
-			// firmware: the guest's control API asks instead.
-			err = d.Control().Shutdown(ctx)
-		}
-		if err == nil {
+		if err = d.askShutdown(ctx); err == nil {
 			select {
 			case <-done:
 				return nil
@@ -420,6 +416,26 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 		return fmt.Errorf("stop: %w (forced)", err)
 	}
 	return nil
+}
+
+// askShutdown asks the guest to power off: through its agent, which
+// answers as soon as it runs, else (x86) with the ACPI power button (a
+// guest still booting, an agent that does not answer).
+func (d *Driver) askShutdown(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := d.Control().Shutdown(cctx)
+	if err == nil {
+		return nil
+	}
+	d.mu.Lock()
+	acpi := d.arch == "amd64" // arm64's virt machine has no ACPI button without firmware
+	d.mu.Unlock()
+	if !acpi {
+		return err
+	}
+	d.log.Debug("shutdown through the agent", "err", err)
+	return d.qmpRun(ctx, "system_powerdown")
 }
 
 // Status implements driver.Driver.

@@ -173,7 +173,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("after stop: %+v", st)
 	}
 	console, _ := os.ReadFile(filepath.Join(m.StateDir, driver.ConsoleLog))
-	for _, want := range []string{"power button", "engine stopped", "fstrim", "power off"} {
+	for _, want := range []string{"shutting down", "engine stopped", "fstrim", "power off"} {
 		if !strings.Contains(string(console), want) {
 			t.Errorf("graceful stop: console has no %q", want)
 		}

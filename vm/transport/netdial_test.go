@@ -30,7 +30,9 @@ func netService(t *testing.T) GuestDialer {
 
 type dialerFunc func(ctx context.Context, port uint32) (net.Conn, error)
 
-func (f dialerFunc) DialGuest(ctx context.Context, port uint32) (net.Conn, error) { return f(ctx, port) }
+func (f dialerFunc) DialGuest(ctx context.Context, port uint32) (net.Conn, error) {
+	return f(ctx, port)
+}
 
 func TestDialNetTCP(t *testing.T) {
 	g := netService(t)
