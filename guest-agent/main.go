@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,11 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
+	if filepath.Base(os.Args[0]) == "modprobe" {
+		// In the VM /sbin/modprobe is this binary: the kernel loads the
+		// modules it asks for through it.
+		os.Exit(pid1.Modprobe(os.Args[1:]))
+	}
 	if os.Getpid() == 1 {
 		// PID 1 of the VM: prepare the machine, then run the engine as a
 		// child (this same binary, with flags) and reap everything else.

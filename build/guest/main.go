@@ -466,8 +466,10 @@ func addModules(a archive, root, kver, list string) error {
 
 // writeModprobeFiles lets the kernel load what it asks for on demand
 // (mount -t overlay, a bridge link, an nftables expression …) through
-// busybox's modprobe: modules.dep with full dependency lists, and each
-// module's aliases (fs-overlay, rtnl-link-bridge …) in /etc/modprobe.d.
+// berth-agent's modprobe (guest-agent/pid1.Modprobe; busybox's would take
+// a module PID 1 is still loading for loaded): modules.dep with full
+// dependency lists, and each module's aliases (fs-overlay,
+// rtnl-link-bridge …) in /etc/modprobe.d.
 func writeModprobeFiles(a archive, root, kver, modRoot string, depsOf map[string][]string, relOf map[string]string) error {
 	var all func(name string, seen map[string]bool, out *[]string)
 	all = func(name string, seen map[string]bool, out *[]string) {
@@ -503,7 +505,7 @@ func writeModprobeFiles(a archive, root, kver, modRoot string, depsOf map[string
 	}
 	a.data(filepath.Join("lib", "modules", kver, "modules.dep"), []byte(dep.String()), 0o644)
 	a.data("etc/modprobe.d/berth.conf", []byte(aliases.String()), 0o644)
-	a.symlink("sbin/modprobe", "/bin/busybox") // the kernel's default modprobe path
+	a.symlink("sbin/modprobe", "/init") // the kernel's modprobe path: berth-agent's modprobe
 	return nil
 }
 
