@@ -2,15 +2,21 @@
 
 package desktop
 
-import "errors"
+import (
+	"os"
+
+	"github.com/berth-dev/berth/installer/setup"
+)
 
 func totalMemory() uint64 { return 0 }
 
-// setStartAtLogin: the macOS login item and the Windows Run key come with
-// those platforms' installers.
+// setStartAtLogin writes or removes the login item (installer/setup: a
+// LaunchAgent on macOS, the Run key on Windows) that starts this window
+// hidden (tray only) when the user logs in.
 func setStartAtLogin(on bool) error {
-	if on {
-		return errors.New("start at login is not supported on this platform yet")
+	exe, err := os.Executable()
+	if err != nil {
+		return err
 	}
-	return nil
+	return setup.StartAtLogin(exe, on)
 }
