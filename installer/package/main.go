@@ -1,0 +1,60 @@
+// Command package builds Berth's installers from what make built: the
+// Debian package (installer/deb) and the Windows installer (installer/nsis).
+// It is `make package`; macOS's .app and .dmg are made on a Mac by the
+// scripts in installer/macos.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/berth-dev/berth/installer/deb"
+	"github.com/berth-dev/berth/installer/nsis"
+)
+
+func main() {
+	var (
+		version    = flag.String("version", "dev", "Berth's version (git describe)")
+		bin        = flag.String("bin", "bin", "build output: berth, berth-desktop; windows/*.exe")
+		guest      = flag.String("guest", "build/guest/out", "guest images, one dir per architecture")
+		out        = flag.String("out", "dist", "where the installers go")
+		arch       = flag.String("arch", runtime.GOARCH, "the .deb's architecture")
+		only       = flag.String("only", "", "build only this one: deb or nsis")
+		compressor = flag.String("nsis-compressor", "lzma", "NSIS compressor: lzma (smallest) or zlib (fastest)")
+	)
+	flag.Parse()
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "package:", err)
+		os.Exit(1)
+	}
+	if *only == "" || *only == "deb" {
+		t0 := time.Now()
+		p, err := deb.Build(deb.Options{Version: *version, Arch: *arch, Bin: *bin, Guest: filepath.Join(*guest, *arch),
+			Icon: "build/appicon.png", Out: *out})
+		if err != nil {
+			fail(err)
+		}
+		report(p, t0)
+	}
+	if *only == "" || *only == "nsis" {
+		t0 := time.Now()
+		p, err := nsis.Build(nsis.Options{Version: *version, Bin: filepath.Join(*bin, "windows"),
+			Guest: filepath.Join(*guest, "amd64"), Out: *out, Compressor: *compressor})
+		if err != nil {
+			fail(err)
+		}
+		report(p, t0)
+	}
+}
+
+func report(path string, t0 time.Time) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	fmt.Printf("%s: %.1f MiB in %v\n", path, float64(fi.Size())/(1<<20), time.Since(t0).Round(100*time.Millisecond))
+}
