@@ -33,7 +33,8 @@ type GuestFiles struct {
 }
 
 // FindGuestFiles looks for the guest files: $BERTH_GUEST_DIR, then next to
-// the running binary as installed (../share/berth/guest/ARCH) or as built
+// the running binary as installed (../share/berth/guest/ARCH; in the macOS
+// app bundle ../Resources/guest/ARCH) or as built
 // in the source tree (bin/berth → build/guest/out/ARCH). berth-agent:
 // $BERTH_AGENT, next to the binary, then PATH.
 func FindGuestFiles() GuestFiles {
@@ -49,6 +50,8 @@ func FindGuestFiles() GuestFiles {
 		exeDir = filepath.Dir(exe)
 		dirs = append(dirs,
 			filepath.Join(exeDir, "..", "share", "berth", "guest", runtime.GOARCH),
+			filepath.Join(exeDir, "..", "Resources", "guest", runtime.GOARCH), // Berth.app/Contents/MacOS
+
 			filepath.Join(exeDir, "..", "build", "guest", "out", runtime.GOARCH))
 	}
 	var f GuestFiles
