@@ -18,7 +18,7 @@ FUZZTIME ?= 10s
 # The desktop window (Wails v2, WebKitGTK 4.1 on Linux) embeds frontend/dist.
 DESKTOP_TAGS := desktop,production,webkit2_41
 
-.PHONY: cross cross-windows cross-darwin cross-arm64
+.PHONY: cross cross-windows cross-darwin cross-arm64 package
 .PHONY: all build test test-go test-frontend fuzz bench bench-vm guest guest-lock hello up clean desktop frontend bindings FORCE
 
 all: build
@@ -120,11 +120,11 @@ WIN_BIN := $(BIN)/windows
 cross-windows: frontend
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(CLI_LDFLAGS)' -o $(WIN_BIN)/berth.exe ./cmd/berth
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -tags desktop,production -ldflags '-s -w -H windowsgui' -o $(WIN_BIN)/berth-desktop.exe .
-	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build ./app/... ./cmd/... ./vm/...
-	GOOS=windows GOARCH=amd64 $(GO) vet ./vm/driver/... ./vm/wsl/... ./vm/vz/... ./internal/crosscheck/...
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build ./app/... ./cmd/... ./vm/... ./installer/...
+	GOOS=windows GOARCH=amd64 $(GO) vet ./vm/driver/... ./vm/wsl/... ./vm/vz/... ./internal/crosscheck/... ./installer/setup/...
 
 cross-darwin: frontend
-	$(GO) run ./internal/tools/crosscheck -goos darwin -goarch arm64,amd64 -tags desktop,production . ./app/... ./cmd/... ./vm/...
+	$(GO) run ./internal/tools/crosscheck -goos darwin -goarch arm64,amd64 -tags desktop,production . ./app/... ./cmd/... ./vm/... ./installer/...
 
 ARM64_BIN := $(BIN)/linux-arm64
 cross-arm64: $(ARM64_BIN)/berth-agent
@@ -132,6 +132,11 @@ cross-arm64: $(ARM64_BIN)/berth-agent
 
 $(ARM64_BIN)/berth-agent: FORCE
 	CC=aarch64-linux-gnu-gcc GOARCH=arm64 CGO_ENABLED=1 $(GO) build -trimpath -tags $(AGENT_TAGS) -ldflags '$(AGENT_LDFLAGS)' -o $@ ./guest-agent
+
+# Installers into dist/: the .deb (nfpm) and the Windows setup (NSIS); the
+# macOS .app/.dmg are made on a Mac (installer/macos).
+package: build desktop cross guest
+	$(GO) run ./installer/package -version $(VERSION) -bin $(BIN) -guest build/guest/out -out $(CURDIR)/dist
 
 up: build hello guest
 	./scripts/up.sh
