@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
@@ -322,4 +324,69 @@ func FuzzUnpackContext(f *testing.F) {
 			unix.Close(fd)
 		}
 	})
+}
+
+// ADD extracts local archives (plain, gzip, zstd) into the step's root;
+// entries that climb out of the destination are refused, and symlinks in
+// the archive resolve inside the root.
+func TestAddExtractsArchives(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (chown)")
+	}
+	plain := tarBytes(t, []entry{{name: "pkg/", typ: tar.TypeDir, mode: 0o750}, {name: "pkg/a", body: "a"},
+		{name: "/abs", body: "stripped"}, {name: "l", link: "/etc", typ: tar.TypeSymlink}, {name: "l/conf", body: "in root"}})
+	var gz, zs bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	gw.Write(plain)
+	gw.Close()
+	zw, _ := zstd.NewWriter(&zs)
+	zw.Write(plain)
+	zw.Close()
+	for name, data := range map[string][]byte{"plain": plain, "gzip": gz.Bytes(), "zstd": zs.Bytes()} {
+		t.Run(name, func(t *testing.T) {
+			ctxDir, root := t.TempDir(), t.TempDir()
+			os.WriteFile(filepath.Join(ctxDir, "pkg.tar"), data, 0o644)
+			os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+			bc := &buildContext{dir: ctxDir, entries: map[string]*ctxEntry{"": {typ: tar.TypeDir}, "pkg.tar": {typ: tar.TypeReg, mode: 0o644}}}
+			src, err := newCtxSource(bc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.close()
+			w, err := newRootWriter(root, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.close()
+			spec := &copySpec{verb: "ADD", srcs: []string{"pkg.tar"}, dest: "/opt/", unpack: true, fromCtx: true}
+			items, err := resolveSources(src, spec, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := copyItems(src, w, spec, items); err != nil {
+				t.Fatal(err)
+			}
+			for p, want := range map[string]string{"opt/pkg/a": "a", "opt/abs": "stripped", "etc/conf": "in root"} {
+				if b, err := os.ReadFile(filepath.Join(root, p)); err != nil || string(b) != want {
+					t.Errorf("%s: %q %v", p, b, err)
+				}
+			}
+			if fi, err := os.Stat(filepath.Join(root, "opt/pkg")); err != nil || fi.Mode().Perm() != 0o750 {
+				t.Errorf("pkg dir: %v %v", fi, err)
+			}
+		})
+	}
+	// Climbing out of the destination is refused.
+	ctxDir, root := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(ctxDir, "evil.tar"), tarBytes(t, []entry{{name: "../../escape", body: "x"}}), 0o644)
+	bc := &buildContext{dir: ctxDir, entries: map[string]*ctxEntry{"": {typ: tar.TypeDir}, "evil.tar": {typ: tar.TypeReg, mode: 0o644}}}
+	src, _ := newCtxSource(bc)
+	defer src.close()
+	w, _ := newRootWriter(root, 0, 0)
+	defer w.close()
+	spec := &copySpec{verb: "ADD", srcs: []string{"evil.tar"}, dest: "/opt/", unpack: true, fromCtx: true}
+	items, _ := resolveSources(src, spec, "")
+	if err := copyItems(src, w, spec, items); err == nil || !strings.Contains(err.Error(), "climbs out of the destination") {
+		t.Fatalf("evil archive: %v", err)
+	}
 }
