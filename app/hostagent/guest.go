@@ -51,7 +51,6 @@ func FindGuestFiles() GuestFiles {
 		dirs = append(dirs,
 			filepath.Join(exeDir, "..", "share", "berth", "guest", runtime.GOARCH),
 			filepath.Join(exeDir, "..", "Resources", "guest", runtime.GOARCH), // Berth.app/Contents/MacOS
-
 			filepath.Join(exeDir, "..", "build", "guest", "out", runtime.GOARCH))
 	}
 	var f GuestFiles

@@ -100,8 +100,12 @@ func Build(o Options) (string, error) {
 			"The guest image carries Debian's linux-image-cloud, e2fsprogs, libc6 and busybox-static; their\n" +
 			"copyright files are in the Debian packages named in /usr/share/berth/guest/*/manifest.json.\n",
 	}
-	if m := filepath.Join(o.Guest, "manifest.json"); exists(m) {
-		fs = append(fs, file{m, "/usr/share/berth/guest/" + o.Arch + "/manifest.json", 0o644})
+	// Optional: the manifest, and (x86) the uncompressed kernel QEMU boots
+	// faster (hostd prefers it when it is there).
+	for _, name := range []string{"manifest.json", "vmlinux"} {
+		if p := filepath.Join(o.Guest, name); exists(p) {
+			fs = append(fs, file{p, "/usr/share/berth/guest/" + o.Arch + "/" + name, 0o644})
+		}
 	}
 	for dst, body := range generated {
 		src := filepath.Join(tmp, filepath.Base(dst))

@@ -211,8 +211,17 @@ func (d *Driver) install(ctx context.Context, m *driver.Machine, distro string) 
 	if err != nil {
 		return err
 	}
+	dir := filepath.Join(m.StateDir, distroDir)
+	if _, err := os.Stat(filepath.Join(dir, "ext4.vhdx")); exists && errors.Is(err, os.ErrNotExist) {
+		// `berth delete` removed the state dir, disk included: WSL's
+		// registration points at nothing; start over.
+		d.log.Info("the WSL distro's disk is gone; registering it again", "distro", distro)
+		if _, err := wslExe(ctx, "--unregister", distro); err != nil {
+			return err
+		}
+		exists = false
+	}
 	if !exists {
-		dir := filepath.Join(m.StateDir, distroDir)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
