@@ -199,6 +199,11 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options)
 		return "", err
 	}
 	bs := &buildState{b: b, opts: &opts, bc: bc, plan: plan, consumed: map[string]bool{}}
+	defer func() {
+		for _, release := range bs.holds {
+			release()
+		}
+	}()
 	id, err := bs.run(ctx)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {

@@ -92,6 +92,7 @@ type buildState struct {
 	meta     map[string]*string // global ARGs (before the first FROM)
 	stages   []*stageState
 	consumed map[string]bool // build args some ARG declared
+	holds    []func()        // releases of the step images held from prunes
 }
 
 // stageState is the stage being built: its image so far and the config
@@ -313,6 +314,7 @@ func (bs *buildState) from(ctx context.Context, i int, s *instructions.Stage) (*
 			return nil, bs.fail(s.SourceCode, err)
 		}
 		st.imageID = img.ID
+		bs.hold(img.ID)
 		if img.Config != nil {
 			st.config = cloneConfig(img.Config.Config)
 			st.author = img.Config.Author

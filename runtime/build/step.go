@@ -33,8 +33,14 @@ func (bs *buildState) cached(st *stageState, key string) bool {
 		return false
 	}
 	fmt.Fprintf(bs.out(), " ---> Using cache\n ---> %s\n", shortID(id))
+	bs.hold(id)
 	st.imageID = id
 	return true
+}
+
+// hold keeps a step's image from prunes until the build ends.
+func (bs *buildState) hold(id string) {
+	bs.holds = append(bs.holds, bs.b.cfg.Images.Hold(id))
 }
 
 // record commits the step's image over the stage's and caches it; after
@@ -48,6 +54,7 @@ func (bs *buildState) record(ctx context.Context, st *stageState, key, createdBy
 	if err != nil {
 		return err
 	}
+	bs.hold(img.ID)
 	if err := bs.b.cache.put(key, img.ID); err != nil {
 		bs.b.log.Warn("build cache: record step", "err", err)
 	}

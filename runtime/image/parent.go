@@ -62,3 +62,7 @@ func (s *Store) unneededLocked(id string) bool {
 	running, stopped := s.usersLocked(id)
 	return len(running)+len(stopped) == 0
 }
+
+// Hold keeps image id from prunes until release: a build holds the images
+// of its steps, which are dangling until the next step builds on them.
+func (s *Store) Hold(id string) (release func()) { return s.lease(id) }

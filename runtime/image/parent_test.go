@@ -84,3 +84,21 @@ func TestParentsHideAndPruneIntermediateImages(t *testing.T) {
 		t.Fatalf("left: %v", got)
 	}
 }
+
+// A held image (a build's current step) survives prunes until released.
+func TestHoldKeepsImageFromPrune(t *testing.T) {
+	s, base := newStore(t, "base:1")
+	ctx := context.Background()
+	step, err := s.Commit(ctx, CommitOptions{Parent: base, Config: v1.Config{Env: []string{"A=1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := s.Hold(step.ID)
+	if rep, err := s.Prune(ctx, filters.Args{}); err != nil || len(rep.ImagesDeleted) != 0 {
+		t.Fatalf("prune while held: %+v %v", rep, err)
+	}
+	release()
+	if rep, err := s.Prune(ctx, filters.Args{}); err != nil || len(rep.ImagesDeleted) == 0 || rep.ImagesDeleted[0].Deleted != step.ID {
+		t.Fatalf("prune after release: %+v %v", rep, err)
+	}
+}

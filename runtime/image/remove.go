@@ -227,6 +227,9 @@ func (s *Store) Prune(ctx context.Context, f filters.Args) (image.PruneReport, e
 		if danglingOnly && (len(tags) > 0 || children[id] > 0) {
 			continue
 		}
+		if s.leases[id] > 0 {
+			continue // held by an operation in progress (a build)
+		}
 		if !f.MatchLabels("label", e.cfg.Config.Labels) {
 			continue
 		}
