@@ -117,9 +117,13 @@ $(BIN)/linux-%/hello.tar: build/hello/main.go build/hello/hello.lock
 cross: cross-windows cross-darwin cross-arm64
 
 WIN_BIN := $(BIN)/windows
+# The window's icon, manifest and version come from a .syso the linker
+# picks up in the main package's directory (internal/tools/winres).
 cross-windows: frontend
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(CLI_LDFLAGS)' -o $(WIN_BIN)/berth.exe ./cmd/berth
+	$(GO) run ./internal/tools/winres -version $(VERSION) -syso berth-desktop_windows_amd64.syso -ico $(WIN_BIN)/berth.ico
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -tags desktop,production -ldflags '-s -w -H windowsgui' -o $(WIN_BIN)/berth-desktop.exe .
+	rm -f berth-desktop_windows_amd64.syso
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build ./app/... ./cmd/... ./vm/... ./installer/...
 	GOOS=windows GOARCH=amd64 $(GO) vet ./vm/driver/... ./vm/wsl/... ./vm/vz/... ./internal/crosscheck/... ./installer/setup/...
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tc-hib/winres"
+
 	"github.com/berth-dev/berth/internal/testkit"
 )
 
@@ -37,7 +39,11 @@ func TestInstaller(t *testing.T) {
 			t.Skipf("needs %s (make cross guest)", f)
 		}
 	}
-	exe, err := Build(Options{Version: "v1.2.3-4-gabc1234", Bin: bin, Guest: guest, Out: t.TempDir(), Compressor: "zlib"})
+	o := Options{Version: "v1.2.3-4-gabc1234", Bin: bin, Guest: guest, Out: t.TempDir(), Compressor: "zlib"}
+	if ico := filepath.Join(bin, "berth.ico"); fileExists(ico) {
+		o.Icon = ico // make cross made it: the installer shows Berth's icon
+	}
+	exe, err := Build(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,5 +70,36 @@ func TestInstaller(t *testing.T) {
 	out, _ := exec.Command("osslsigncode", "verify", "-in", exe).CombinedOutput()
 	if !strings.Contains(string(out), "Calculated PE checksum") || !strings.Contains(string(out), "No signature found") {
 		t.Fatalf("osslsigncode verify did not read the PE structure:\n%s", out)
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// TestDesktopResources: the Windows window carries its icon, manifest and
+// version (make cross: internal/tools/winres), as the Wails CLI would add.
+func TestDesktopResources(t *testing.T) {
+	exe := filepath.Join(testkit.RepoRoot(), "bin", "windows", "berth-desktop.exe")
+	f, err := os.Open(exe)
+	if err != nil {
+		t.Skipf("needs %s (make cross)", exe)
+	}
+	defer f.Close()
+	rs, err := winres.LoadFromEXE(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.GetIcon(winres.Name("APP")); err != nil {
+		t.Errorf("no APP icon: %v", err)
+	}
+	var manifest []byte
+	rs.WalkType(winres.RT_MANIFEST, func(_ winres.Identifier, _ uint16, data []byte) bool { manifest = data; return false })
+	if m := bytes.ToLower(manifest); !bytes.Contains(m, []byte("permonitorv2")) || !bytes.Contains(m, []byte("microsoft.windows.common-controls")) {
+		t.Errorf("manifest:\n%s", manifest)
+	}
+	if rs.Count() < 3 {
+		t.Errorf("%d resources", rs.Count())
 	}
 }

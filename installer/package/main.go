@@ -42,8 +42,12 @@ func main() {
 	}
 	if *only == "" || *only == "nsis" {
 		t0 := time.Now()
-		p, err := nsis.Build(nsis.Options{Version: *version, Bin: filepath.Join(*bin, "windows"),
-			Guest: filepath.Join(*guest, "amd64"), Out: *out, Compressor: *compressor})
+		o := nsis.Options{Version: *version, Bin: filepath.Join(*bin, "windows"),
+			Guest: filepath.Join(*guest, "amd64"), Out: *out, Compressor: *compressor}
+		if ico := filepath.Join(o.Bin, "berth.ico"); exists(ico) {
+			o.Icon, _ = filepath.Abs(ico)
+		}
+		p, err := nsis.Build(o)
 		if err != nil {
 			fail(err)
 		}
@@ -57,4 +61,9 @@ func report(path string, t0 time.Time) {
 		return
 	}
 	fmt.Printf("%s: %.1f MiB in %v\n", path, float64(fi.Size())/(1<<20), time.Since(t0).Round(100*time.Millisecond))
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
