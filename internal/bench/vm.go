@@ -1,148 +1,279 @@
 package main
 
 import (
-	"context"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/app/config"
+	"github.com/berth-dev/berth/app/hostagent/hostapi"
 	"github.com/berth-dev/berth/internal/testkit"
-	"github.com/berth-dev/berth/vm/driver"
-	"github.com/berth-dev/berth/vm/qemu"
-	"github.com/berth-dev/berth/vm/transport"
 )
 
-// The VM section: boots of the QEMU machine from `make guest`, each from a
-// stopped QEMU with an already formatted data disk (what `berth start`
-// does every day), timed from starting QEMU.
+// The VM section: the machine as users get it, through the real berth
+// CLI and host agent: `berth start` from a stopped machine (data disk
+// already formatted, hostd not running) to the stock `docker version`
+// answering through the forwarded socket; what a container costs through
+// the VM against the same engine on this host; the idle footprint; and a
+// published port's throughput, through hostd's forward and natively.
 func init() {
 	accel := vmAccelLabel()
-	register(Scenario{
-		Section: "VM", Name: "boot → guest agent answers (" + accel + ")", Unit: "ms", Target: "–", Engines: []string{"berth"},
-		Run: func(b *Bench, e *Engine) ([]float64, error) {
-			return vmBoots(b, func(s vmSample) float64 { return s.agent })
-		},
-	})
-	register(Scenario{
-		Section: "VM", Name: "boot → `docker version` answers (" + accel + ")", Unit: "ms", Target: "≤ 2500 ms TCG, ≤ 1500 ms KVM", Engines: []string{"berth"},
-		Run: func(b *Bench, e *Engine) ([]float64, error) {
-			return vmBoots(b, func(s vmSample) float64 { return s.docker })
-		},
-	})
-	register(Scenario{
-		Section: "VM", Name: "guest kernel start → engine ready, in the guest (" + accel + ")", Unit: "ms", Target: "–", Engines: []string{"berth"},
-		Run: func(b *Bench, e *Engine) ([]float64, error) {
-			return vmBoots(b, func(s vmSample) float64 { return s.guest })
-		},
-	})
-	register(Scenario{
-		// CPU time is what boot costs under emulation whatever else the
-		// machine runs; wall times above grow with the host's load.
-		Section: "VM", Name: "QEMU CPU time, start → engine ready (" + accel + ")", Unit: "ms", Target: "–", Engines: []string{"berth"},
-		Run: func(b *Bench, e *Engine) ([]float64, error) { return vmBoots(b, func(s vmSample) float64 { return s.cpu }) },
-	})
-	register(Scenario{
-		Section: "VM", Name: "QEMU RSS idle (-m 1024, 2 CPUs)", Unit: "MB", Target: "–", Engines: []string{"berth"},
-		Run: func(b *Bench, e *Engine) ([]float64, error) {
-			return vmBoots(b, func(s vmSample) float64 { return s.rss })
-		},
-	})
-}
-
-type vmSample struct{ agent, docker, guest, cpu, rss float64 }
-
-var vmResults []vmSample
-
-// vmBoots boots the VM a few times (boots are slow under TCG: at most 5)
-// and keeps every figure of each boot, so the VM scenarios share them.
-func vmBoots(b *Bench, pick func(vmSample) float64) ([]float64, error) {
-	if vmResults == nil {
-		res, err := runVMBoots(b, min(b.N, 5))
+	berth := []string{"berth"}
+	vmScenario := func(name, unit, target string, engines []string, run func(b *Bench, e *Engine) ([]float64, error)) {
+		register(Scenario{Section: "VM", Name: name, Unit: unit, Target: target, Engines: engines, Run: run})
+	}
+	vmScenario("`berth start` → `docker version` answers ("+accel+", 2 CPUs, 2 GiB, home shared)", "ms",
+		"≤ 2500 ms TCG, ≤ 1500 ms KVM", berth, func(b *Bench, e *Engine) ([]float64, error) {
+			return vmPick(b, func(s vmBoot) float64 { return s.docker })
+		})
+	vmScenario("guest kernel start → engine ready, in the guest ("+accel+")", "ms", "–", berth,
+		func(b *Bench, e *Engine) ([]float64, error) {
+			return vmPick(b, func(s vmBoot) float64 { return s.guest })
+		})
+	vmScenario("QEMU CPU time per boot, start → ready ("+accel+"; load-independent)", "ms", "–", berth,
+		func(b *Bench, e *Engine) ([]float64, error) {
+			return vmPick(b, func(s vmBoot) float64 { return s.cpu })
+		})
+	vmScenario("idle RSS: qemu + hostd (2 GiB guest)", "MB", "–", berth, func(b *Bench, e *Engine) ([]float64, error) {
+		vm, err := theVM(b)
 		if err != nil {
 			return nil, err
 		}
-		vmResults = res
+		time.Sleep(5 * time.Second) // idle
+		return []float64{RSS([]int{vm.status.MachinePID, vm.hostdPID()})}, nil
+	})
+	vmScenario("`docker run --rm busybox true`, through the VM", "ms", "≤ native + 30 ms", berth,
+		func(b *Bench, e *Engine) ([]float64, error) {
+			vm, err := theVM(b)
+			if err != nil {
+				return nil, err
+			}
+			return vm.engine.Time(min(b.N, 10), "run", "--rm", vm.ref, "true")
+		})
+	vmScenario("`docker run --rm busybox true`, native engine on this host", "ms", "–", nil,
+		func(b *Bench, e *Engine) ([]float64, error) {
+			ref := b.Registry + "/bench/busybox:vm"
+			testkit.Push(b.T, ref, testkit.BusyboxImage(b.T))
+			if r := e.Docker.Run(nil, "pull", "-q", ref); r.Code != 0 {
+				return nil, fmt.Errorf("pull: %s", r.Stderr)
+			}
+			return e.Time(min(b.N, 10), "run", "--rm", ref, "true")
+		})
+	vmScenario("published port: HTTP download from 127.0.0.1, through the VM (hostd forward)", "MB/s", "–", berth,
+		func(b *Bench, e *Engine) ([]float64, error) {
+			vm, err := theVM(b)
+			if err != nil {
+				return nil, err
+			}
+			return portThroughput(b, vm.engine, vm.ref)
+		})
+	vmScenario("published port: HTTP download from 127.0.0.1, native engine on this host", "MB/s", "–", nil,
+		func(b *Bench, e *Engine) ([]float64, error) {
+			ref := b.Registry + "/bench/busybox:vm"
+			testkit.Push(b.T, ref, testkit.BusyboxImage(b.T))
+			e.Docker.Run(nil, "pull", "-q", ref)
+			return portThroughput(b, e, ref)
+		})
+}
+
+type vmBoot struct{ docker, guest, cpu float64 }
+
+// benchVM is the machine the VM scenarios share: its boots are measured
+// once, then it stays up for the container and port scenarios.
+type benchVM struct {
+	home   string
+	env    []string
+	berth  string
+	boots  []vmBoot
+	status hostapi.Status
+	engine *Engine // the docker CLI through the VM's socket
+	ref    string  // the busybox test image, as the guest pulls it
+	err    error
+}
+
+var vmFixture *benchVM
+
+func theVM(b *Bench) (*benchVM, error) {
+	if vmFixture == nil {
+		vmFixture = startBenchVM(b, min(b.N, 5))
+	}
+	return vmFixture, vmFixture.err
+}
+
+func vmPick(b *Bench, pick func(vmBoot) float64) ([]float64, error) {
+	vm, err := theVM(b)
+	if err != nil {
+		return nil, err
 	}
 	var out []float64
-	for _, s := range vmResults {
+	for _, s := range vm.boots {
 		out = append(out, pick(s))
 	}
 	return out, nil
 }
 
-func runVMBoots(b *Bench, n int) ([]vmSample, error) {
-	dir := filepath.Join(testkit.RepoRoot(), "build", "guest", "out", runtime.GOARCH)
-	kernel, initrd := filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
-	for _, f := range []string{kernel, initrd} {
-		if _, err := os.Stat(f); err != nil {
-			return nil, fmt.Errorf("needs the guest image (make guest): %w", err)
-		}
-	}
-	m := &driver.Machine{Name: "bench", CPUs: 2, MemoryMiB: 1024, DiskGiB: 8, Kernel: kernel, Initrd: initrd, StateDir: b.T.TempDir()}
-	d := qemu.New(nil)
-	defer d.Stop(context.Background(), true)
+func startBenchVM(b *Bench, n int) *benchVM {
+	vm := &benchVM{}
+	vm.err = vm.start(b, n)
+	return vm
+}
 
-	sock := filepath.Join(b.T.TempDir(), "docker.sock")
-	l, err := transport.Listen("unix://" + sock)
+func (vm *benchVM) start(b *Bench, n int) error {
+	kernel, _ := testkit.GuestImage(b.T)
+	vm.berth = testkit.Binary(b.T, "berth")
+	home, err := os.MkdirTemp("", "berth-bench-")
+	if err != nil {
+		return err
+	}
+	vm.home = home
+	b.T.Cleanup(func() {
+		vm.run("stop", "-f")
+		os.RemoveAll(home)
+	})
+	vm.env = append(os.Environ(), "BERTH_HOME="+home, "BERTH_GUEST_DIR="+filepath.Dir(kernel),
+		"BERTH_AGENT="+testkit.Binary(b.T, "berth-agent"), "DOCKER_CONFIG="+b.T.TempDir())
+	_, port, _ := net.SplitHostPort(b.Registry)
+	guestReg := "10.0.2.2:" + port
+	s := config.Defaults()
+	s.Driver, s.CPUs, s.MemoryMiB, s.DiskGiB = "qemu", 2, 2048, 16
+	s.InsecureRegistries = []string{guestReg}
+	if err := config.Save(config.Paths{Home: home}, s, config.Limits{}); err != nil {
+		return err
+	}
+	p := config.Paths{Home: home}
+	vm.engine = &Engine{Name: "berth", Host: p.DockerHost(), Docker: testkit.NewDocker(b.T, p.DockerHost())}
+
+	// The first boot formats the data disk (and probes the accelerator):
+	// not measured. The image for the container scenarios is pulled then.
+	if out, err := vm.run("start"); err != nil {
+		return fmt.Errorf("berth start: %v: %s", err, out)
+	}
+	ref := b.Registry + "/bench/busybox:vm"
+	testkit.Push(b.T, ref, testkit.BusyboxImage(b.T))
+	vm.ref = guestReg + "/bench/busybox:vm"
+	if r := vm.engine.Docker.Run(nil, "pull", "-q", vm.ref); r.Code != 0 {
+		return fmt.Errorf("pull through the VM: %s", r.Stderr)
+	}
+	for i := 0; i < n; i++ {
+		if out, err := vm.run("stop"); err != nil {
+			return fmt.Errorf("berth stop: %v: %s", err, out)
+		}
+		t0 := time.Now()
+		if out, err := vm.run("start"); err != nil {
+			return fmt.Errorf("berth start: %v: %s", err, out)
+		}
+		cmd := exec.Command(testkit.DockerCLI, "-H", p.DockerHost(), "version", "--format", "{{.Server.Os}}")
+		if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "linux" {
+			return fmt.Errorf("docker version through the VM: %v: %s", err, out)
+		}
+		s := vmBoot{docker: ms(time.Since(t0))}
+		if err := vm.readStatus(); err != nil {
+			return err
+		}
+		s.cpu = cpuMS(vm.status.MachinePID)
+		s.guest = guestBootMS(filepath.Join(p.MachineDir(), "console.log"))
+		fmt.Fprintf(os.Stderr, "  VM boot %d: docker version %.0f ms, in guest %.0f ms, QEMU CPU %.0f ms (%s, load %s)\n",
+			i+1, s.docker, s.guest, s.cpu, vm.status.Accel, loadAvg())
+		vm.boots = append(vm.boots, s)
+	}
+	return nil
+}
+
+func (vm *benchVM) run(args ...string) ([]byte, error) {
+	cmd := exec.Command(vm.berth, args...)
+	cmd.Env = vm.env
+	return cmd.CombinedOutput()
+}
+
+func (vm *benchVM) readStatus() error {
+	out, err := vm.run("status", "--json")
+	if err != nil {
+		return fmt.Errorf("berth status: %v: %s", err, out)
+	}
+	return json.Unmarshal(out, &vm.status)
+}
+
+// hostdPID reads the pid hostd keeps in its lock file.
+func (vm *benchVM) hostdPID() int {
+	b, _ := os.ReadFile(config.Paths{Home: vm.home}.LockFile())
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+var engineReady = regexp.MustCompile(`msg="engine ready" role=init since_kernel_start=([0-9.]+)(ms|s)`)
+
+// guestBootMS is the guest's own "kernel start → engine ready" of the last
+// boot in its console log.
+func guestBootMS(console string) float64 {
+	b, _ := os.ReadFile(console)
+	m := engineReady.FindAllSubmatch(b, -1)
+	if len(m) == 0 {
+		return 0
+	}
+	last := m[len(m)-1]
+	v, _ := strconv.ParseFloat(string(last[1]), 64)
+	if string(last[2]) == "s" {
+		v *= 1000
+	}
+	return v
+}
+
+// portThroughput publishes a container's HTTP server on a free host port
+// and downloads a 32 MiB file from it through 127.0.0.1, in MB/s.
+func portThroughput(b *Bench, e *Engine, ref string) ([]float64, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	defer l.Close()
-	go transport.Forward(l, func() (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		return d.DialGuest(ctx, transport.PortEngine)
-	}, nil)
-
-	boot := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		return d.Start(ctx, m)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	name := fmt.Sprintf("bench-web-%d", port)
+	r := e.Docker.Run(nil, "run", "-d", "--name", name, "-p", fmt.Sprintf("%d:80", port), ref, "sh", "-c",
+		"dd if=/dev/zero of=/var/www/big bs=1M count=32 2>/dev/null && exec httpd -f -p 80 -h /var/www")
+	defer e.Docker.Run(nil, "rm", "-f", name)
+	if r.Code != 0 {
+		return nil, fmt.Errorf("run -p: %s", r.Stderr)
 	}
-	stop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		d.Stop(ctx, false)
+	url := fmt.Sprintf("http://127.0.0.1:%d/big", port)
+	get := func() (int64, error) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return io.Copy(io.Discard, resp.Body)
 	}
-	// First boot formats the disk and probes the accelerator: not measured.
-	if err := boot(); err != nil {
-		return nil, err
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if n, err := get(); err == nil && n == 32<<20 {
+			break
+		} else if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the published port did not serve the file: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	stop()
-
-	var out []vmSample
-	for i := 0; i < n; i++ {
-		var s vmSample
+	var out []float64
+	for i := 0; i < min(b.N, 5); i++ {
 		t0 := time.Now()
-		// Start returns when the engine answers /_ping over the channel:
-		// that is "agent answers". Then the CLI's first full answer.
-		if err := boot(); err != nil {
-			return nil, err
-		}
-		s.agent = ms(time.Since(t0))
-		s.cpu = cpuMS(d.Status1().PID)
-		cmd := exec.Command(testkit.DockerCLI, "-H", "unix://"+sock, "version", "--format", "{{.Server.Os}}")
-		if outb, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(outb)) != "linux" {
-			return nil, fmt.Errorf("docker version through the VM: %v: %s", err, outb)
-		}
-		s.docker = ms(time.Since(t0))
-		h, err := d.Control().Health(context.Background())
+		n, err := get()
 		if err != nil {
 			return nil, err
 		}
-		s.guest = ms(time.Duration(h.BootTime))
-		time.Sleep(3 * time.Second) // idle
-		s.rss = RSS([]int{d.Status1().PID})
-		fmt.Fprintf(os.Stderr, "  VM boot %d: agent %.0f ms, docker version %.0f ms, in guest %.0f ms, QEMU CPU %.0f ms, RSS %.0f MB (%s)\n",
-			i+1, s.agent, s.docker, s.guest, s.cpu, s.rss, d.Info().Accel)
-		stop()
-		out = append(out, s)
+		out = append(out, float64(n)/1e6/time.Since(t0).Seconds())
 	}
 	return out, nil
 }
@@ -154,7 +285,7 @@ func cpuMS(pid int) float64 {
 		return 0
 	}
 	// Fields after the parenthesised command: utime and stime are 14 and 15.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	if len(f) < 13 {
 		return 0
 	}
@@ -162,6 +293,15 @@ func cpuMS(pid int) float64 {
 	fmt.Sscan(f[11], &ut)
 	fmt.Sscan(f[12], &st)
 	return (ut + st) * 10 // USER_HZ is 100
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // vmAccelLabel names the accelerator the QEMU driver will use here, from
@@ -174,9 +314,11 @@ func vmAccelLabel() string {
 			return strings.ToUpper(c.Accel)
 		}
 	}
-	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err == nil {
-		f.Close()
-		return "KVM if the probe passes"
+	if runtime.GOOS == "linux" {
+		if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err == nil {
+			f.Close()
+			return "KVM if the probe passes"
+		}
 	}
 	return "TCG"
 }
