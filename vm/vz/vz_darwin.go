@@ -51,7 +51,6 @@ type Driver struct {
 	started  time.Time
 	stopping bool
 	done     chan struct{} // closed when the VM has stopped
-	resumed  bool          // the last start restored a saved state
 }
 
 // New returns a stopped vz driver.
@@ -100,27 +99,23 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	if err != nil {
 		return err
 	}
-	vm, err := vz.NewVirtualMachine(cfg)
-	if err != nil {
-		return fmt.Errorf("create the VM: %w", err)
-	}
-	done := make(chan struct{})
-	d.mu.Lock()
-	d.m, d.vm, d.done, d.stopping, d.resumed = m, vm, done, false, false
-	d.mu.Unlock()
-	go d.watch(vm, done)
-
 	t0 := time.Now()
-	resumed, err := d.boot(vm, cfg, m)
+	vm, resumed, err := d.boot(cfg, m)
 	if err != nil {
 		return err
 	}
+	done := make(chan struct{})
+	d.mu.Lock()
+	d.m, d.vm, d.done, d.stopping = m, vm, done, false
+	d.mu.Unlock()
+	go d.watch(vm, done)
+
 	socks := vm.SocketDevices()
 	if len(socks) == 0 {
 		return errors.New("the VM has no vsock device")
 	}
 	d.mu.Lock()
-	d.sock, d.resumed = socks[0], resumed
+	d.sock = socks[0]
 	d.mu.Unlock()
 
 	sctx, cancel := context.WithCancelCause(ctx)
@@ -160,25 +155,33 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 }
 
 // boot restores the state a Suspend saved, if there is one, else starts
-// the VM from its kernel. The saved state is removed either way: once the
+// a VM from its kernel. The saved state is removed either way: once the
 // guest has run on, its disk no longer matches that memory.
-func (d *Driver) boot(vm *vz.VirtualMachine, cfg *vz.VirtualMachineConfiguration, m *driver.Machine) (resumed bool, err error) {
+func (d *Driver) boot(cfg *vz.VirtualMachineConfiguration, m *driver.Machine) (vm *vz.VirtualMachine, resumed bool, err error) {
 	saved := filepath.Join(m.StateDir, saveFile)
 	if _, serr := os.Stat(saved); serr == nil {
-		err := restore(vm, cfg, saved)
+		vm, err := vz.NewVirtualMachine(cfg)
+		if err != nil {
+			return nil, false, fmt.Errorf("create the VM: %w", err)
+		}
+		rerr := restore(vm, cfg, saved)
 		os.Remove(saved)
-		if err == nil {
-			return true, nil
+		if rerr == nil {
+			return vm, true, nil
 		}
-		d.log.Warn("could not resume the saved state; booting", "err", err)
-		if vm.State() != vz.VirtualMachineStateStopped {
-			return false, fmt.Errorf("resume: %w", err)
+		d.log.Warn("could not resume the saved state; booting", "err", rerr)
+		if vm.CanStop() {
+			vm.Stop()
 		}
+	}
+	vm, err = vz.NewVirtualMachine(cfg)
+	if err != nil {
+		return nil, false, fmt.Errorf("create the VM: %w", err)
 	}
 	if err := vm.Start(); err != nil {
-		return false, fmt.Errorf("start the VM: %w", err)
+		return nil, false, fmt.Errorf("start the VM: %w", err)
 	}
-	return false, nil
+	return vm, false, nil
 }
 
 // configure builds the VM's configuration for m.
@@ -389,22 +392,38 @@ func shareDevice(tag, hostPath string, ro bool) (*vz.VirtioFileSystemDeviceConfi
 // (the guest powered off or panicked, the framework failed) is recorded
 // as the machine's exit.
 func (d *Driver) watch(vm *vz.VirtualMachine, done chan struct{}) {
-	for st := range vm.StateChangedNotify() {
-		if st != vz.VirtualMachineStateStopped && st != vz.VirtualMachineStateError {
-			continue
-		}
-		d.mu.Lock()
-		if d.vm == vm {
-			if !d.stopping {
-				d.exit = fmt.Sprintf("the VM stopped (%v); see %s", st, filepath.Join(d.m.StateDir, driver.ConsoleLog))
-				d.log.Warn("machine died", "machine", d.m.Name, "state", st)
-			}
-			d.state, d.vm, d.sock, d.started = driver.Stopped, nil, nil, time.Time{}
-		}
-		d.mu.Unlock()
-		close(done)
+	notify := vm.StateChangedNotify()
+	if st := vm.State(); st == vz.VirtualMachineStateStopped || st == vz.VirtualMachineStateError {
+		d.ended(vm, done, fmt.Sprintf("the VM stopped (%v)", st)) // before we watched
 		return
 	}
+	for {
+		select {
+		case st := <-notify:
+			if st == vz.VirtualMachineStateStopped || st == vz.VirtualMachineStateError {
+				d.ended(vm, done, fmt.Sprintf("the VM stopped (%v)", st))
+				return
+			}
+		case <-done: // ended without ever running (see Stop)
+			return
+		}
+	}
+}
+
+// ended records that vm's run is over, once: the driver is Stopped, done
+// is closed, and why becomes the exit unless a stop was asked for.
+func (d *Driver) ended(vm *vz.VirtualMachine, done chan struct{}, why string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.vm != vm {
+		return
+	}
+	if !d.stopping && why != "" {
+		d.exit = why + "; see " + filepath.Join(d.m.StateDir, driver.ConsoleLog)
+		d.log.Warn("machine died", "machine", d.m.Name, "why", why)
+	}
+	d.state, d.vm, d.sock, d.started = driver.Stopped, nil, nil, time.Time{}
+	close(done)
 }
 
 // Stop implements driver.Driver. Graceful: the guest's control API shuts
@@ -421,6 +440,10 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 	d.stopping, d.state = true, driver.Stopping
 	d.mu.Unlock()
 
+	if vm.State() == vz.VirtualMachineStateStopped {
+		d.ended(vm, done, "") // a start that failed before the VM ran
+		return nil
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
