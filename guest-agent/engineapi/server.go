@@ -50,6 +50,7 @@ func New(eng *engine.Engine, log *slog.Logger) *Server {
 	s.networkRoutes(&s.rt)
 	s.volumeRoutes(&s.rt)
 	s.archiveRoutes(&s.rt)
+	s.statsRoutes(&s.rt)
 	return s
 }
 
