@@ -51,6 +51,7 @@ func New(eng *engine.Engine, log *slog.Logger) *Server {
 	s.volumeRoutes(&s.rt)
 	s.archiveRoutes(&s.rt)
 	s.statsRoutes(&s.rt)
+	s.diskRoutes(&s.rt)
 	return s
 }
 

@@ -15,6 +15,7 @@ import (
 
 	units "github.com/docker/go-units"
 	ctr "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
@@ -314,4 +315,37 @@ func exposes(exposed network.PortSet, want []string) bool {
 		}
 	}
 	return false
+}
+
+// Prune removes stopped containers matching f (until, label, label!), as
+// POST /containers/prune does, and reports what was freed.
+func (m *Manager) Prune(ctx context.Context, f filters.Args) (ctr.PruneReport, error) {
+	if err := f.Validate("until", "label", "label!"); err != nil {
+		return ctr.PruneReport{}, err
+	}
+	var until time.Time
+	if vals := f.Get("until"); len(vals) > 0 {
+		t, err := filters.ParseTime(vals[0])
+		if err != nil {
+			return ctr.PruneReport{}, err
+		}
+		until = t
+	}
+	rep := ctr.PruneReport{ContainersDeleted: []string{}}
+	for _, c := range m.All() {
+		rec := c.snapshot()
+		if rec.State.Running() || (!until.IsZero() && !rec.Created.Before(until)) ||
+			!f.MatchLabels("label", rec.Config.Labels) || (f.Has("label!") && f.MatchLabels("label!", rec.Config.Labels)) {
+			continue
+		}
+		rw, _ := m.sizes(ctx, rec)
+		if err := m.Remove(ctx, rec.ID, RemoveOptions{}); err != nil {
+			m.log.Warn("prune container", "container", rec.ID, "err", err)
+			continue
+		}
+		rep.ContainersDeleted = append(rep.ContainersDeleted, rec.ID)
+		rep.SpaceReclaimed += uint64(max(rw, 0))
+	}
+	m.cfg.Events.Publish(events.ContainerEventType, events.ActionPrune, "", map[string]string{"reclaimed": strconv.FormatUint(rep.SpaceReclaimed, 10)})
+	return rep, nil
 }

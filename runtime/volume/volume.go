@@ -302,7 +302,7 @@ func (s *Store) Prune(f filters.Args) (volume.PruneReport, error) {
 	if err := f.Validate("label", "label!", "all"); err != nil {
 		return volume.PruneReport{}, err
 	}
-	all := f.Match("all", "true") || f.Match("all", "1")
+	all := f.Has("all") && (f.Match("all", "true") || f.Match("all", "1"))
 	rep := volume.PruneReport{VolumesDeleted: []string{}}
 	s.mu.Lock()
 	names := slices.Sorted(maps.Keys(s.vols))
