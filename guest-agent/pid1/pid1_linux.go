@@ -26,7 +26,6 @@ const (
 	runDir        = "/run/berth"
 	engineSocket  = runDir + "/docker.sock"
 	controlSocket = runDir + "/control.sock"
-	netSocket     = runDir + "/net.sock"
 	engineRoot    = dataDir + "/berth"
 )
 
@@ -275,13 +274,6 @@ func (p *Init) serveControl() error {
 	}
 	srv := &http.Server{Handler: control.Handler(p), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
-	// The dial service: the host reaches the guest's TCP and UDP ports
-	// (containers' published ports) through it.
-	nl, err := transport.Listen("unix://" + netSocket)
-	if err != nil {
-		return err
-	}
-	go transport.ServeNet(nl, p.log)
 	return nil
 }
 
@@ -291,7 +283,9 @@ func (p *Init) serveHost() {
 	g := &transport.GuestMux{Log: p.log, Routes: transport.Routes{
 		transport.PortEngine:  "unix://" + engineSocket,
 		transport.PortControl: "unix://" + controlSocket,
-		transport.PortNet:     "unix://" + netSocket,
+	}, Handlers: map[uint32]func(net.Conn){
+		// The dial service in-process: published ports' bytes skip a relay.
+		transport.PortNet: func(c net.Conn) { transport.ServeNetConn(c, p.log) },
 	}}
 	ctx := context.Background()
 	if hasVsockDevice() {

@@ -118,11 +118,16 @@ func ServeNet(l net.Listener, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		go serveNetConn(c, log)
+		go ServeNetConn(c, log)
 	}
 }
 
-func serveNetConn(c net.Conn, log *slog.Logger) {
+// ServeNetConn serves one connection of the dial service (GuestMux
+// Handlers run it in-process).
+func ServeNetConn(c net.Conn, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReaderSize(c, maxDialLine)
 	line, err := br.ReadSlice('\n')

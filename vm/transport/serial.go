@@ -336,10 +336,12 @@ func (c streamConn) CloseWrite() error { return c.Stream.Close() }
 // ---- guest side ----
 
 // GuestMux serves the host's streams in the guest, relaying each to the
-// local address that Routes gives for its port.
+// local address that Routes gives for its port, or handing it to the
+// in-process service Handlers gives (one relay less under emulation).
 type GuestMux struct {
-	Routes Routes
-	Log    *slog.Logger
+	Routes   Routes
+	Handlers map[uint32]func(net.Conn)
+	Log      *slog.Logger
 }
 
 // ServeSerial runs the guest end over the port that open returns (the
@@ -452,6 +454,15 @@ func (g *GuestMux) serveStream(ctx context.Context, st *yamux.Stream) {
 		return
 	}
 	port := binary.BigEndian.Uint32(hdr[:])
+	if h := g.Handlers[port]; h != nil {
+		if _, err := st.Write([]byte{0}); err != nil {
+			st.Close()
+			return
+		}
+		st.SetDeadline(time.Time{})
+		h(streamConn{st})
+		return
+	}
 	local, err := g.dialLocal(ctx, port)
 	if err != nil {
 		msg := err.Error()
@@ -507,7 +518,14 @@ func (g *GuestMux) ServeVsock(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var errs []error
 	var mu sync.Mutex
+	ports := map[uint32]bool{}
 	for port := range g.Routes {
+		ports[port] = true
+	}
+	for port := range g.Handlers {
+		ports[port] = true
+	}
+	for port := range ports {
 		l, err := Listen(fmt.Sprintf("vsock://:%d", port))
 		if err != nil {
 			return fmt.Errorf("serve vsock port %d: %w", port, err)
@@ -527,6 +545,10 @@ func (g *GuestMux) ServeVsock(ctx context.Context) error {
 					return
 				}
 				go func() {
+					if h := g.Handlers[port]; h != nil {
+						h(c)
+						return
+					}
 					local, err := g.dialLocal(ctx, port)
 					if err != nil {
 						g.log().Warn("vsock", "port", port, "err", err)

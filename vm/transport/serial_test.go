@@ -270,3 +270,42 @@ func TestReadTokenSkipsNoise(t *testing.T) {
 		t.Fatalf("end: %v", err)
 	}
 }
+
+// TestSerialMuxInProcessDialService runs the dial service as a GuestMux
+// handler, as PID 1 does, and reaches a TCP server through it.
+func TestSerialMuxInProcessDialService(t *testing.T) {
+	f := newFakeChardev(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &GuestMux{Routes: Routes{}, Handlers: map[uint32]func(net.Conn){PortNet: func(c net.Conn) { ServeNetConn(c, nil) }}}
+	done := make(chan struct{})
+	go func() { defer close(done); g.ServeSerial(ctx, f.open) }()
+	t.Cleanup(func() { cancel(); <-done })
+	m := NewSerialMux(f.path, nil)
+	defer m.Close()
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	c, err := DialNet(dctx, m, "tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "through the mux")
+	c.(closeWriter).CloseWrite()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(c); err != nil || string(got) != "through the mux" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
