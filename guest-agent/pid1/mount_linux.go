@@ -101,7 +101,7 @@ func writeEtc(cfg Config) error {
 	}
 	files := map[string]string{
 		"/etc/hostname":    hostname + "\n",
-		"/etc/hosts":       "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"/etc/hosts":       hosts(cfg),
 		"/etc/resolv.conf": resolv.String(),
 		"/etc/passwd":      "root:x:0:0:root:/root:/bin/sh\n",
 		"/etc/group":       "root:x:0:\n",
@@ -118,3 +118,14 @@ func writeEtc(cfg Config) error {
 }
 
 const hostname = "berth"
+
+// hosts is the machine's /etc/hosts: the host is host.docker.internal
+// (the user network's gateway), as in containers, so the engine pulls from
+// a registry on the host by that name too.
+func hosts(cfg Config) string {
+	h := "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	if cfg.Gateway.IsValid() {
+		h += cfg.Gateway.String() + "\thost.docker.internal gateway.docker.internal\n"
+	}
+	return h
+}

@@ -209,7 +209,9 @@ func TestVMEndToEnd(t *testing.T) {
 	testkit.GuestImage(t)
 	reg, regAddr := pushBusybox(t)
 	_, port, _ := net.SplitHostPort(regAddr)
-	guestReg := "10.0.2.2:" + port // the host's loopback as QEMU's user network shows it
+	// The host, as the machine and its containers name it (QEMU's user
+	// network shows the host's loopback as the gateway, 10.0.2.2).
+	guestReg := "host.docker.internal:" + port
 	home, err := os.UserHomeDir()
 	if err != nil {
 		t.Fatal(err)
@@ -253,6 +255,12 @@ func TestVMEndToEnd(t *testing.T) {
 		out := d.Must("pull", ref)
 		if !strings.Contains(out, "Pull complete") && !strings.Contains(out, "Downloaded newer image") {
 			t.Fatalf("pull: %s", out)
+		}
+	})
+	t.Run("a container reaches the host as host.docker.internal", func(t *testing.T) {
+		out := d.Must("run", "--rm", ref, "wget", "-q", "-O", "-", "http://"+guestReg+"/v2/busybox/tags/list")
+		if !strings.Contains(out, `"busybox"`) {
+			t.Fatalf("the host's registry from a container: %q", out)
 		}
 	})
 	t.Run("bundled hello image", func(t *testing.T) {
