@@ -35,6 +35,8 @@ type Options struct {
 	// Overlay replaces file contents by absolute path (go/packages' Overlay),
 	// for the parser too.
 	Overlay map[string][]byte
+	// Tests: the packages' test files too.
+	Tests bool
 }
 
 // Problem is a type error.
@@ -70,6 +72,7 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 		Env:        env,
 		BuildFlags: flags,
 		Overlay:    opts.Overlay,
+		Tests:      opts.Tests,
 		Mode: packages.NeedName | packages.NeedFiles | packages.NeedImports |
 			packages.NeedDeps | packages.NeedModule,
 	}
@@ -80,7 +83,7 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	var listErrs []error
 	all := map[string]*packages.Package{}
 	packages.Visit(roots, nil, func(p *packages.Package) {
-		all[p.PkgPath] = p
+		all[p.ID] = p
 		for _, e := range p.Errors {
 			if e.Kind == packages.ListError {
 				listErrs = append(listErrs, fmt.Errorf("%s: %s", p.PkgPath, e.Msg))
@@ -95,17 +98,17 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	var mark func(p *packages.Package) bool
 	seen := map[string]bool{}
 	mark = func(p *packages.Package) bool {
-		if seen[p.PkgPath] {
-			return fromSource[p.PkgPath]
+		if seen[p.ID] {
+			return fromSource[p.ID]
 		}
-		seen[p.PkgPath] = true
+		seen[p.ID] = true
 		src := isOurs(p) || usesCgo(p, opts.Overlay)
 		for _, imp := range p.Imports {
 			if mark(imp) {
 				src = true
 			}
 		}
-		fromSource[p.PkgPath] = src
+		fromSource[p.ID] = src
 		return src
 	}
 	for _, p := range all {
@@ -114,8 +117,10 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 
 	// Export data for the pure-Go rest, compiled by the go command.
 	var exportPaths []string
-	for path, src := range fromSource {
-		if !src && path != "unsafe" && path != "C" {
+	for id, src := range fromSource {
+		// Test variants of packages are ours, from source; the rest are
+		// plain packages whose ID is their path.
+		if path := all[id].PkgPath; !src && path != "unsafe" && path != "C" {
 			exportPaths = append(exportPaths, path)
 		}
 	}
@@ -123,7 +128,7 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	exports := map[string]string{}
 	if len(exportPaths) > 0 {
 		ecfg := *cfg
-		ecfg.Mode = packages.NeedName | packages.NeedExportFile
+		ecfg.Mode, ecfg.Tests = packages.NeedName|packages.NeedExportFile, false
 		eps, err := packages.Load(&ecfg, exportPaths...)
 		if err != nil {
 			return nil, fmt.Errorf("compile dependencies for %s/%s: %w", opts.GOOS, opts.GOARCH, err)
@@ -149,11 +154,11 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	sizes := types.SizesFor("gc", opts.GOARCH)
 	var check func(p *packages.Package) (*types.Package, error)
 	check = func(p *packages.Package) (*types.Package, error) {
-		if tp, ok := checked[p.PkgPath]; ok {
+		if tp, ok := checked[p.ID]; ok {
 			return tp, nil
 		}
 		for _, imp := range p.Imports {
-			if fromSource[imp.PkgPath] {
+			if fromSource[imp.ID] {
 				if _, err := check(imp); err != nil {
 					return nil, err
 				}
@@ -175,8 +180,8 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 				if !ok {
 					return nil, fmt.Errorf("%s does not import %s", p.PkgPath, path)
 				}
-				if fromSource[ip.PkgPath] {
-					return checked[ip.PkgPath], nil
+				if fromSource[ip.ID] {
+					return checked[ip.ID], nil
 				}
 				return gc.Import(ip.PkgPath)
 			}),
@@ -196,22 +201,26 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 			},
 		}
 		tp, _ := tc.Check(p.PkgPath, fset, files, nil) // errors go to tc.Error
-		checked[p.PkgPath] = tp
+		checked[p.ID] = tp
 		res.FromSource++
 		return tp, nil
 	}
-	paths := make([]string, 0, len(all))
-	for path := range all {
-		paths = append(paths, path)
+	ids := make([]string, 0, len(all))
+	for id := range all {
+		ids = append(ids, id)
 	}
-	sort.Strings(paths)
-	for _, path := range paths {
-		if fromSource[path] {
-			if _, err := check(all[path]); err != nil {
+	sort.Strings(ids)
+	for _, id := range ids {
+		// pkg.test is the generated test main: nothing of ours in it.
+		if fromSource[id] && !strings.HasSuffix(id, ".test") {
+			if _, err := check(all[id]); err != nil {
 				return nil, err
 			}
 		}
 	}
+	// A file checked as part of a package and of its test variant reports
+	// its errors twice.
+	res.Errors, res.Ignored = dedupe(res.Errors), dedupe(res.Ignored)
 	return res, nil
 }
 
@@ -285,4 +294,16 @@ func whyIgnored(te types.Error) string {
 		return "a cgo type from another package is invalid under FakeImportC"
 	}
 	return ""
+}
+
+func dedupe(ps []Problem) []Problem {
+	seen := map[string]bool{}
+	var out []Problem
+	for _, p := range ps {
+		if k := p.Pos + p.Msg; !seen[k] {
+			seen[k] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }

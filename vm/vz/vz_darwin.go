@@ -560,4 +560,7 @@ func (d *Driver) SetMemoryTarget(ctx context.Context, mib int) error {
 	return errors.New("memory target: the VM has no balloon device")
 }
 
-var _ driver.Balloon = (*Driver)(nil)
+var (
+	_ driver.Driver  = (*Driver)(nil)
+	_ driver.Balloon = (*Driver)(nil)
+)

@@ -164,6 +164,11 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 		if !d.stopping {
 			d.exit = fmt.Sprintf("berth-agent in WSL exited: %v (log: %s)", errOrStatus(werr), logf.Name())
 			d.log.Warn("engine died", "machine", m.Name, "err", werr)
+			// wsl.exe may have gone while the agent runs on in the distro:
+			// end it, so the next start does not meet it on its state.
+			tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			wslExe(tctx, "--terminate", distro)
+			cancel()
 		}
 		d.state, d.cmd, d.started = driver.Stopped, nil, time.Time{}
 		d.mu.Unlock()
@@ -348,6 +353,8 @@ func (d *Driver) DialGuest(ctx context.Context, port uint32) (net.Conn, error) {
 	}
 	return transport.Dial(ctx, "tcp://127.0.0.1:"+strconv.Itoa(p))
 }
+
+var _ driver.Driver = (*Driver)(nil)
 
 func errOrStatus(err error) string {
 	if err == nil {

@@ -18,12 +18,13 @@ func main() {
 	goarch := flag.String("goarch", "arm64", "target GOARCH (comma-separated for several)")
 	tags := flag.String("tags", "", "build tags, comma-separated")
 	verbose := flag.Bool("v", false, "also list the ignored errors in dependencies")
+	tests := flag.Bool("test", false, "check the packages' test files too")
 	flag.Parse()
 	failed := false
 	for _, arch := range strings.Split(*goarch, ",") {
 		t0 := time.Now()
 		res, err := crosscheck.Check(context.Background(), crosscheck.Options{
-			GOOS: *goos, GOARCH: arch, Tags: splitTags(*tags), Patterns: flag.Args(),
+			GOOS: *goos, GOARCH: arch, Tags: splitTags(*tags), Patterns: flag.Args(), Tests: *tests,
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "crosscheck:", err)
