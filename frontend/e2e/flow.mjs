@@ -63,9 +63,12 @@ try {
   await page.click('button[data-tab="inspect"]');
   await page.waitForSelector(`pre.inspect:has-text("/${NAME}")`);
   await page.click('button[data-tab="stats"]');
-  // Stats need the engine's /containers/{id}/stats (the networking issue);
-  // until then the pane shows the engine's error where the graph would be.
-  await page.waitForSelector('svg polyline[points*=","], .detail .error', { timeout: 20000 });
+  // Real samples from the engine: a memory reading against the limit, and a
+  // graph of at least two points. An idle container draws flat lines, which
+  // have no height, so the graph is waited for in the DOM, not as visible.
+  await page.waitForFunction(() => /\d.* \/ \d/.test(document.querySelector('[data-testid="mem"]')?.textContent ?? ''), null, { timeout: 20000 });
+  await page.waitForSelector('svg polyline[points*=" "]', { state: 'attached', timeout: 20000 });
+  if (await page.$('.detail .error')) throw new Error('stats pane shows an error: ' + (await page.textContent('.detail .error')));
   await shot('stats');
 
   step('the terminal runs a shell in the container');
