@@ -33,6 +33,7 @@ type runFlags struct {
 	restart                      string
 	detachKeys                   string
 	sigProxy                     bool
+	net                          netFlags // -p, -P, -v, --mount, --network… (network.go)
 }
 
 func newRunCommand(env *Env) *cobra.Command {
@@ -63,6 +64,7 @@ func newRunCommand(env *Env) *cobra.Command {
 	fl.StringVar(&f.restart, "restart", "no", "Restart policy to apply when a container exits")
 	fl.StringVar(&f.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	fl.BoolVar(&f.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
+	f.net.register(fl)
 	return cmd
 }
 
@@ -93,6 +95,9 @@ func (f *runFlags) containerConfig(cmd *cobra.Command, env *Env, image string, a
 		}
 	}
 	hc := &container.HostConfig{AutoRemove: f.rm}
+	if err := f.net.apply(cfg, hc); err != nil {
+		return nil, nil, err
+	}
 	if f.memory != "" {
 		n, err := units.RAMInBytes(f.memory)
 		if err != nil {

@@ -62,7 +62,11 @@ func (m *Manager) resolve(c *Container, p string) (*fsRoot, error) {
 		if mp.Type == "volume" {
 			src = m.cfg.Volumes.Path(mp.Name)
 		}
-		return &fsRoot{dir: src, rel: strings.TrimPrefix(clean, mp.Destination), release: func() {}}, nil
+		rel := strings.TrimPrefix(clean, mp.Destination)
+		if !strings.HasPrefix(rel, "/") {
+			rel = "/" + rel
+		}
+		return &fsRoot{dir: src, rel: rel, release: func() {}}, nil
 	}
 	dir, err := m.cfg.RootFS.Prepare(rec.ID, rec.ChainID)
 	if err != nil {
