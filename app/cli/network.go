@@ -704,4 +704,3 @@ func newContainerCommand(env *Env) *cobra.Command {
 	cmd.AddCommand(prune)
 	return cmd
 }
-
