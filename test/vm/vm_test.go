@@ -151,10 +151,6 @@ func pushBusybox(t *testing.T) (*testkit.Registry, string) {
 	return reg, reg.Addr
 }
 
-// notYet reports whether the engine refused err's feature as not built
-// yet (another issue's work), so the part is skipped with that reason.
-func notYet(r testkit.Result) bool { return strings.Contains(r.Stderr, "not supported yet") }
-
 func TestNativeLifecycle(t *testing.T) {
 	_, regAddr := pushBusybox(t)
 	s := config.Defaults()
@@ -345,15 +341,12 @@ func TestVMEndToEnd(t *testing.T) {
 	t.Run("published port answers on the host", func(t *testing.T) {
 		r := d.Run(nil, "run", "-d", "--name", "web", "-p", "18080:80", ref, "httpd", "-f", "-p", "80", "-h", "/var/www")
 		defer d.Run(nil, "rm", "-f", "web")
-		if notYet(r) {
-			t.Skipf("the engine does not publish ports yet (networking, issue 3): %s", r.Stderr)
-		}
 		if r.Code != 0 {
 			t.Fatalf("run -p: %+v", r)
 		}
 		ports := d.Must("inspect", "--format", "{{json .NetworkSettings.Ports}}", "web")
 		if !strings.Contains(ports, "18080") {
-			t.Skipf("the engine does not publish ports yet (networking, issue 3): NetworkSettings.Ports = %s", ports)
+			t.Fatalf("NetworkSettings.Ports = %s", ports)
 		}
 		var body string
 		waitFor(t, "http://127.0.0.1:18080/", 30*time.Second, func() bool {
@@ -399,9 +392,6 @@ func TestVMEndToEnd(t *testing.T) {
 		}
 		// …and so does a container, through -v.
 		r := d.Run(nil, "run", "--rm", "-v", shared+":/src", ref, "sh", "-c", "cat /src/from-host.txt; echo back > /src/from-container.txt")
-		if notYet(r) {
-			t.Skipf("the engine has no bind mounts yet (volumes, issue 3): %s", r.Stderr)
-		}
 		if r.Code != 0 || r.Stdout != "written on the host\n" {
 			t.Fatalf("run -v: %+v", r)
 		}
@@ -427,16 +417,11 @@ func TestVMEndToEnd(t *testing.T) {
 		}
 	})
 
-	volume := false
-	if r := d.Run(nil, "volume", "create", "keep"); r.Code == 0 {
-		volume = true
-		d.Must("run", "--rm", "-v", "keep:/v", ref, "sh", "-c", "echo kept > /v/f")
-	} else {
-		t.Logf("volumes not checked across restarts: the engine has none yet (issue 3): %s", r.Stderr)
-	}
+	d.Must("volume", "create", "keep")
+	d.Must("run", "--rm", "-v", "keep:/v", ref, "sh", "-c", "echo kept > /v/f")
 	d.Must("run", "--name", "stays", ref, "true")
 
-	// Stopped and started: images, containers (and volumes) are kept.
+	// Stopped and started: images, containers and volumes are kept.
 	b.must("stop")
 	if _, err := os.Stat(b.paths.DockerSocket()); err == nil {
 		t.Error("docker socket left after berth stop")
@@ -448,10 +433,8 @@ func TestVMEndToEnd(t *testing.T) {
 	if out := d.Must("ps", "-a", "--format", "{{.Names}}"); !strings.Contains(out, "stays") {
 		t.Fatalf("container lost across stop/start: %q", out)
 	}
-	if volume {
-		if out := d.Must("run", "--rm", "-v", "keep:/v", ref, "cat", "/v/f"); out != "kept\n" {
-			t.Fatalf("volume across stop/start: %q", out)
-		}
+	if out := d.Must("run", "--rm", "-v", "keep:/v", ref, "cat", "/v/f"); out != "kept\n" {
+		t.Fatalf("volume across stop/start: %q", out)
 	}
 
 	// QEMU killed from outside: hostd boots a new VM, the socket works again.
