@@ -580,7 +580,7 @@ func (s *Store) loadOne(ctx context.Context, a *archive, li loadImage, out io.Wr
 
 // loadLayer stores one spooled layer blob and unpacks it.
 func (s *Store) loadLayer(ctx context.Context, f *spooled, l layerRecord, parent, chain string, prog progress.Output) error {
-	unlock := s.fetches.lock(l.Digest)
+	unlock := s.fetches.Lock(l.Digest)
 	defer unlock()
 	if !f.stored {
 		if err := s.content.adopt(f.path, f.digest); err != nil {

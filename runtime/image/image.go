@@ -36,6 +36,7 @@ import (
 	"github.com/berth-dev/berth/runtime/errdefs"
 	eventbus "github.com/berth-dev/berth/runtime/events"
 	"github.com/berth-dev/berth/runtime/fsutil"
+	"github.com/berth-dev/berth/runtime/keylock"
 	"github.com/berth-dev/berth/runtime/snapshot"
 )
 
@@ -80,7 +81,7 @@ type Store struct {
 	refs   *refStore
 	leases map[string]int // chain IDs and blob digests an operation in flight needs
 
-	fetches keyedMutex // per blob digest: one download at a time
+	fetches keylock.Map // per blob digest: one download at a time
 }
 
 // record is what is kept on disk for one image.
@@ -442,38 +443,4 @@ func (s *Store) event(action events.Action, id, ref string) {
 		attrs["name"] = Familiar(ref)
 	}
 	s.opts.Events.Publish(events.ImageEventType, action, id, attrs)
-}
-
-// keyedMutex is a mutex per string key, freed when unused.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyedEntry{}
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.m[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
 }

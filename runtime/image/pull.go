@@ -305,7 +305,7 @@ func (s *Store) fetchLayers(ctx context.Context, out progress.Output, rlayers []
 
 // fetchLayer makes sure one layer's blob is stored and its chain unpacked.
 func (s *Store) fetchLayer(ctx context.Context, out progress.Output, rl v1.Layer, l layerRecord, parent, chain string) error {
-	unlock := s.fetches.lock(l.Digest)
+	unlock := s.fetches.Lock(l.Digest)
 	defer unlock()
 	id := shortID(l.Digest)
 	haveBlob, haveChain := s.content.has(l.Digest), s.snaps.Has(chain)

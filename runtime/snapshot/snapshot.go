@@ -43,14 +43,15 @@ import (
 
 	"github.com/berth-dev/berth/runtime/errdefs"
 	"github.com/berth-dev/berth/runtime/fsutil"
+	"github.com/berth-dev/berth/runtime/keylock"
 )
 
 // Store is the on-disk layer and rootfs store under one root directory.
 // It is safe for concurrent use.
 type Store struct {
 	root   string
-	chains keyedMutex // per chain ID: Apply
-	keys   keyedMutex // per key: Prepare, Unmount, Remove
+	chains keylock.Map // per chain ID: Apply
+	keys   keylock.Map // per key: Prepare, Unmount, Remove
 	gc     sync.RWMutex
 }
 
@@ -207,7 +208,7 @@ func (s *Store) Apply(ctx context.Context, parentChainID, diffID string, r io.Re
 		}
 	}
 	chainID := ChainID(parentChainID, diffID)
-	unlock := s.chains.lock(chainID)
+	unlock := s.chains.Lock(chainID)
 	defer unlock()
 	if s.Has(chainID) {
 		return chainID, nil
@@ -392,7 +393,7 @@ func (s *Store) Prepare(key, chainID string) (string, error) {
 			return "", err
 		}
 	}
-	unlock := s.keys.lock(key)
+	unlock := s.keys.Lock(key)
 	defer unlock()
 	s.gc.RLock()
 	defer s.gc.RUnlock()
@@ -508,7 +509,7 @@ func (s *Store) Unmount(key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	unlock := s.keys.lock(key)
+	unlock := s.keys.Lock(key)
 	defer unlock()
 	return s.unmount(key)
 }
@@ -541,7 +542,7 @@ func (s *Store) Remove(key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	unlock := s.keys.lock(key)
+	unlock := s.keys.Lock(key)
 	defer unlock()
 	dir := s.keyDir(key)
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
@@ -641,38 +642,4 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
-}
-
-// keyedMutex is a mutex per string key, freed when unused.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyedEntry{}
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.m[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
 }
