@@ -23,18 +23,18 @@ func (s *Server) containerRoutes(rt *router) {
 	rt.handle(http.MethodPost, "/containers/create", s.containerCreate)
 	rt.handle(http.MethodGet, "/containers/json", s.containerList)
 	rt.handle(http.MethodGet, "/containers/{id}/json", s.containerInspect)
-	rt.handle(http.MethodPost, "/containers/{id}/start", s.containerStart)
-	rt.handle(http.MethodPost, "/containers/{id}/stop", s.containerStop)
-	rt.handle(http.MethodPost, "/containers/{id}/restart", s.containerRestart)
-	rt.handle(http.MethodPost, "/containers/{id}/kill", s.containerKill)
+	rt.handle(http.MethodPost, "/containers/{id}/start", s.containerAction(startContainer))
+	rt.handle(http.MethodPost, "/containers/{id}/stop", s.containerAction(stopContainer))
+	rt.handle(http.MethodPost, "/containers/{id}/restart", s.containerAction(restartContainer))
+	rt.handle(http.MethodPost, "/containers/{id}/kill", s.containerAction(killContainer))
 	rt.handle(http.MethodPost, "/containers/{id}/wait", s.containerWait)
-	rt.handle(http.MethodDelete, "/containers/{id}", s.containerRemove)
-	rt.handle(http.MethodPost, "/containers/{id}/rename", s.containerRename)
-	rt.handle(http.MethodPost, "/containers/{id}/pause", s.containerPause)
-	rt.handle(http.MethodPost, "/containers/{id}/unpause", s.containerUnpause)
+	rt.handle(http.MethodDelete, "/containers/{id}", s.containerAction(removeContainer))
+	rt.handle(http.MethodPost, "/containers/{id}/rename", s.containerAction(renameContainer))
+	rt.handle(http.MethodPost, "/containers/{id}/pause", s.containerAction(pauseContainer))
+	rt.handle(http.MethodPost, "/containers/{id}/unpause", s.containerAction(unpauseContainer))
 	rt.handle(http.MethodGet, "/containers/{id}/logs", s.containerLogs)
 	rt.handle(http.MethodPost, "/containers/{id}/attach", s.containerAttach)
-	rt.handle(http.MethodPost, "/containers/{id}/resize", s.containerResize)
+	rt.handle(http.MethodPost, "/containers/{id}/resize", s.resize((*container.Manager).Resize))
 	rt.handle(http.MethodGet, "/containers/{id}/top", s.containerTop)
 }
 
@@ -115,17 +115,85 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 	return writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.containers()
+// containerAction adapts an action on the container named in the path that
+// answers 204 No Content.
+func (s *Server) containerAction(do func(m *container.Manager, r *http.Request, id string) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		m, err := s.containers()
+		if err != nil {
+			return err
+		}
+		if err := do(m, r, pathVar(r, "id")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+// Start, stop, restart and remove must not be cut short by the client going
+// away halfway: they run without the request's cancellation.
+
+func startContainer(m *container.Manager, r *http.Request, id string) error {
+	return m.Start(context.WithoutCancel(r.Context()), id)
+}
+
+func stopContainer(m *container.Manager, r *http.Request, id string) error {
+	opts, err := stopOptions(r)
 	if err != nil {
 		return err
 	}
-	// Start must not be cut short by the client going away mid-start.
-	if err := m.Start(context.WithoutCancel(r.Context()), pathVar(r, "id")); err != nil {
+	return m.Stop(context.WithoutCancel(r.Context()), id, opts)
+}
+
+func restartContainer(m *container.Manager, r *http.Request, id string) error {
+	opts, err := stopOptions(r)
+	if err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return m.Restart(context.WithoutCancel(r.Context()), id, opts)
+}
+
+func killContainer(m *container.Manager, r *http.Request, id string) error {
+	return m.Kill(r.Context(), id, r.URL.Query().Get("signal"))
+}
+
+func removeContainer(m *container.Manager, r *http.Request, id string) error {
+	if boolValue(r, "link") {
+		return errdefs.InvalidArgument("legacy links are not supported")
+	}
+	return m.Remove(context.WithoutCancel(r.Context()), id, container.RemoveOptions{Force: boolValue(r, "force"), RemoveVolumes: boolValue(r, "v")})
+}
+
+func renameContainer(m *container.Manager, r *http.Request, id string) error {
+	return m.Rename(id, r.URL.Query().Get("name"))
+}
+
+func pauseContainer(m *container.Manager, r *http.Request, id string) error {
+	return m.Pause(r.Context(), id)
+}
+
+func unpauseContainer(m *container.Manager, r *http.Request, id string) error {
+	return m.Unpause(r.Context(), id)
+}
+
+// resize adapts a terminal resize (?h=&w=) of a container or an exec.
+func (s *Server) resize(do func(m *container.Manager, id string, h, w uint) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		m, err := s.containers()
+		if err != nil {
+			return err
+		}
+		h, wd, err := resizeParams(r)
+		if err != nil {
+			return err
+		}
+		if err := do(m, pathVar(r, "id"), h, wd); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 }
 
 // stopOptions reads ?t= (seconds) and ?signal= of stop and restart.
@@ -145,50 +213,6 @@ func stopOptions(r *http.Request) (container.StopOptions, error) {
 		}
 	}
 	return opts, nil
-}
-
-func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.containers()
-	if err != nil {
-		return err
-	}
-	opts, err := stopOptions(r)
-	if err != nil {
-		return err
-	}
-	if err := m.Stop(context.WithoutCancel(r.Context()), pathVar(r, "id"), opts); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.containers()
-	if err != nil {
-		return err
-	}
-	opts, err := stopOptions(r)
-	if err != nil {
-		return err
-	}
-	if err := m.Restart(context.WithoutCancel(r.Context()), pathVar(r, "id"), opts); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.containers()
-	if err != nil {
-		return err
-	}
-	if err := m.Kill(r.Context(), pathVar(r, "id"), r.URL.Query().Get("signal")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 // containerWait answers the headers as soon as the wait is registered, so
@@ -212,57 +236,6 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 		resp.Error = &ctr.WaitExitError{Message: res.Err.Error()}
 	}
 	return jsonTo(out, resp)
-}
-
-func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.containers()
-	if err != nil {
-		return err
-	}
-	if boolValue(r, "link") {
-		return errdefs.InvalidArgument("legacy links are not supported")
-	}
-	if err := m.Remove(context.WithoutCancel(r.Context()), pathVar(r, "id"), container.RemoveOptions{Force: boolValue(r, "force"), RemoveVolumes: boolValue(r, "v")}); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (s *Server) containerRename(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.containers()
-	if err != nil {
-		return err
-	}
-	if err := m.Rename(pathVar(r, "id"), r.URL.Query().Get("name")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (s *Server) containerPause(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.containers()
-	if err != nil {
-		return err
-	}
-	if err := m.Pause(r.Context(), pathVar(r, "id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (s *Server) containerUnpause(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.containers()
-	if err != nil {
-		return err
-	}
-	if err := m.Unpause(r.Context(), pathVar(r, "id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
@@ -353,22 +326,6 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if err := at.Run(context.WithoutCancel(r.Context()), stdin, stdout, stderr); err != nil && !errors.Is(err, container.ErrDetached) {
 		s.log.Debug("attach", "container", pathVar(r, "id"), "err", err)
 	}
-	return nil
-}
-
-func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.containers()
-	if err != nil {
-		return err
-	}
-	h, wd, err := resizeParams(r)
-	if err != nil {
-		return err
-	}
-	if err := m.Resize(pathVar(r, "id"), h, wd); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
 	return nil
 }
 

@@ -17,7 +17,7 @@ import (
 func (s *Server) execRoutes(rt *router) {
 	rt.handle(http.MethodPost, "/containers/{id}/exec", s.execCreate)
 	rt.handle(http.MethodPost, "/exec/{id}/start", s.execStart)
-	rt.handle(http.MethodPost, "/exec/{id}/resize", s.execResize)
+	rt.handle(http.MethodPost, "/exec/{id}/resize", s.resize((*container.Manager).ExecResize))
 	rt.handle(http.MethodGet, "/exec/{id}/json", s.execInspect)
 }
 
@@ -79,22 +79,6 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		stdout.Write([]byte(err.Error() + "\r\n"))
 	}
-	return nil
-}
-
-func (s *Server) execResize(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.containers()
-	if err != nil {
-		return err
-	}
-	h, wd, err := resizeParams(r)
-	if err != nil {
-		return err
-	}
-	if err := m.ExecResize(pathVar(r, "id"), h, wd); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
