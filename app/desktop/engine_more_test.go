@@ -2,7 +2,6 @@ package desktop
 
 import (
 	"encoding/base64"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,6 @@ import (
 // runBusybox pulls the test image and starts a long-running container.
 func runBusybox(t *testing.T, a *testkit.Agent, b *Backend, name string) (string, string) {
 	t.Helper()
-	requireEndpoint(t, a, http.MethodPost, "/images/create?fromImage=x")
 	reg := testkit.StartRegistry(t, testkit.RegistryOptions{})
 	ref := reg.Addr + "/desk/busybox:1"
 	testkit.Push(t, ref, testkit.BusyboxImage(t))
@@ -104,7 +102,6 @@ func TestNativeInspectPauseAndHello(t *testing.T) {
 func TestNativeStats(t *testing.T) {
 	a, b, rec := startNative(t)
 	id, _ := runBusybox(t, a, b, "desk-stats")
-	requireEndpoint(t, a, http.MethodGet, "/containers/"+id+"/stats?stream=0")
 	sid, err := b.Containers().Stats(id)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +117,6 @@ func TestNativeStats(t *testing.T) {
 
 func TestNativeVolumes(t *testing.T) {
 	a, b, rec := startNative(t)
-	requireEndpoint(t, a, http.MethodGet, "/volumes")
 	v := &Volumes{b}
 	vol, err := v.Create("desk-data")
 	if err != nil || vol.Name != "desk-data" {
@@ -137,9 +133,37 @@ func TestNativeVolumes(t *testing.T) {
 	if _, err := v.Create("bad name!"); err == nil {
 		t.Fatal("a bad volume name: want an error")
 	}
+	// A container writes into it through the run dialog's volumes field;
+	// while that container exists the engine refuses to remove the volume.
+	id, ref := runBusybox(t, a, b, "desk-vol-base")
+	b.Containers().Remove(id, true)
+	res, err := b.Images().Run(RunRequest{Image: ref, Name: "desk-vol", Volumes: []string{"desk-data:/data"},
+		Command: "sh -c 'echo kept > /data/note'"})
+	if err != nil || len(res.Fields) > 0 {
+		t.Fatalf("run with a volume: %+v %v", res, err)
+	}
+	out := testkit.NewDocker(t, a.Host).Must("run", "--rm", "-v", "desk-data:/data", ref, "cat", "/data/note")
+	if out != "kept\n" {
+		t.Fatalf("the volume holds %q", out)
+	}
+	if err := v.Remove("desk-data", false); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("removing a volume in use: %v", err)
+	}
+	if err := b.Containers().Remove(res.ID, true); err != nil {
+		t.Fatal(err)
+	}
 	if err := v.Remove("desk-data", false); err != nil {
 		t.Fatal(err)
 	}
+	m := rec.mark()
+	rec.waitAfter(t, m, EventVolumes, 10*time.Second, func(d any) bool {
+		for _, x := range d.([]Volume) {
+			if x.Name == "desk-data" {
+				return false
+			}
+		}
+		return true
+	})
 	if err := v.Remove("desk-data", false); err == nil {
 		t.Fatal("removing a missing volume: want the engine's not-found")
 	}
@@ -147,7 +171,6 @@ func TestNativeVolumes(t *testing.T) {
 
 func TestNativeBuild(t *testing.T) {
 	a, b, rec := startNative(t)
-	requireEndpoint(t, a, http.MethodPost, "/build")
 	_, ref := runBusybox(t, a, b, "desk-build-base")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+ref+"\nCOPY hello.sh /hello.sh\nRUN chmod +x /hello.sh\nCMD [\"/hello.sh\"]\n"), 0o644)
@@ -166,6 +189,9 @@ func TestNativeBuild(t *testing.T) {
 		t.Fatalf("build: %+v\n%s", done, strings.Join(lines, "\n"))
 	}
 	rec.wait(t, EventImages, 10*time.Second, func(d any) bool { return hasTag(d, "desk/built:1") })
+	if out := testkit.NewDocker(t, a.Host).Must("run", "--rm", "desk/built:1"); out != "Hello, World!\n" {
+		t.Fatalf("the built image said %q", out)
+	}
 
 	// A broken Dockerfile fails with the engine's message, naming the step.
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+ref+"\nRUN exit 3\n"), 0o644)
