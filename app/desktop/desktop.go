@@ -86,6 +86,7 @@ type Backend struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	kick    chan struct{} // asks the engine watcher to reconnect now
+	kickHd  chan struct{} // asks the machine watcher to dial hostd now
 }
 
 // New builds the backend; it does not contact anything yet.
@@ -112,7 +113,7 @@ func New(o Options) (*Backend, error) {
 	b := &Backend{
 		paths: o.Paths, dockerHost: host, explicit: explicit, berthBin: o.BerthBinary,
 		emit: o.Emitter, ui: o.UI, log: o.Log, docker: dc, hostd: hostapi.NewClient(o.Paths.HostdSocket()),
-		streams: newStreams(), ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1),
+		streams: newStreams(), ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1), kickHd: make(chan struct{}, 1),
 		machine: MachineStatus{Status: hostapi.Status{State: hostapi.Stopped, DockerHost: host}},
 	}
 	return b, nil

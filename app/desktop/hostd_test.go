@@ -1,167 +1,218 @@
 package desktop
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
+	"context"
+	"log/slog"
 	"os"
-	"path/filepath"
+	"os/exec"
+	"strconv"
 	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/app/config"
 	"github.com/berth-dev/berth/app/hostagent/hostapi"
+	"github.com/berth-dev/berth/internal/testkit"
 )
 
-// stubHostd answers the hostapi contract on the socket the window dials,
-// standing in for `berth hostd` (app/hostagent) until it lands: it checks
-// how the services use the contract, not the VM.
-type stubHostd struct {
-	mu       sync.Mutex
-	st       hostapi.Status
-	settings config.Settings
-	subs     []chan hostapi.Status
-	starts   int
-}
-
-func startStubHostd(t *testing.T, paths config.Paths) *stubHostd {
-	t.Helper()
-	os.MkdirAll(paths.RunDir(), 0o700)
-	l, err := net.Listen("unix", paths.HostdSocket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &stubHostd{st: hostapi.Status{State: hostapi.Stopped, Driver: "qemu", CPUs: 2, MemoryMiB: 2048, DiskGiB: 64}, settings: config.Defaults()}
-	lim := config.Limits{MaxCPUs: 4, MaxMemoryMiB: 8192, Drivers: []string{"qemu"}}
-	mux := http.NewServeMux()
-	reply := func(w http.ResponseWriter, v any) { json.NewEncoder(w).Encode(v) }
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) { reply(w, h.status()) })
-	mux.HandleFunc("POST /start", func(w http.ResponseWriter, r *http.Request) {
-		h.set(hostapi.Starting)
-		h.mu.Lock()
-		h.starts++
-		h.mu.Unlock()
-		reply(w, h.set(hostapi.Running))
-	})
-	mux.HandleFunc("POST /stop", func(w http.ResponseWriter, r *http.Request) { reply(w, h.set(hostapi.Stopped)) })
-	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
-		ch := make(chan hostapi.Status, 16)
-		h.mu.Lock()
-		h.subs = append(h.subs, ch)
-		ch <- h.st
-		h.mu.Unlock()
-		for {
-			select {
-			case <-r.Context().Done():
-				return
-			case s := <-ch:
-				reply(w, s)
-				w.(http.Flusher).Flush()
-			}
-		}
-	})
-	mux.HandleFunc("GET /settings", func(w http.ResponseWriter, r *http.Request) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		reply(w, hostapi.SettingsResponse{Settings: h.settings, Limits: lim})
-	})
-	mux.HandleFunc("PUT /settings", func(w http.ResponseWriter, r *http.Request) {
-		var s config.Settings
-		json.NewDecoder(r.Body).Decode(&s)
-		var verr config.ValidationError
-		if err := s.Validate(lim); errors.As(err, &verr) {
-			w.WriteHeader(http.StatusBadRequest)
-			reply(w, hostapi.ErrorBody{Message: err.Error(), Fields: verr})
-			return
-		}
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		h.settings = s
-		reply(w, hostapi.SettingsResponse{Settings: s, Limits: lim, RestartRequired: h.st.State == hostapi.Running})
-	})
-	mux.HandleFunc("GET /logs", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "log of %s, tail %s\n", r.URL.Query().Get("source"), r.URL.Query().Get("tail"))
-	})
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return h
-}
-
-func (h *stubHostd) status() hostapi.Status {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.st
-}
-
-func (h *stubHostd) set(s hostapi.State) hostapi.Status {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.st.State = s
-	for _, ch := range h.subs {
-		select {
-		case ch <- h.st:
-		default:
-		}
-	}
-	return h.st
-}
-
+// TestWithHostd drives the machine the way the window does, against the
+// real host agent: Start launches `berth hostd` (the real berth binary),
+// which runs the engine with the native driver (berth-agent as a host
+// process, no VM), forwards its socket and reports through /events. Then
+// settings, logs, restart, stop and quit go through that hostd.
 func TestWithHostd(t *testing.T) {
+	testkit.RequireRoot(t)
+	berth := testkit.Binary(t, "berth")
+	t.Setenv("BERTH_AGENT", testkit.Binary(t, "berth-agent"))
+	t.Setenv("DOCKER_HOST", "")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // the start-at-login item
 	home, err := os.MkdirTemp("", "bd") // short: unix socket paths are limited
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(home)
 	paths := config.Paths{Home: home}
-	h := startStubHostd(t, paths)
+	s := config.Defaults()
+	s.Driver, s.SharedFolders = "native", nil
+	if err := config.Save(paths, s, config.Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(paths.LogsDir() + "/hostd.log")
+			t.Logf("hostd log:\n%s", lastLines(string(log), 40))
+		}
+		endHostd(t, paths)
+		os.RemoveAll(home)
+	})
+
 	rec := newRecorder()
-	b, err := New(Options{Paths: paths, DockerHost: "unix://" + filepath.Join(home, "none.sock"), Emitter: rec})
+	b, err := New(Options{Paths: paths, BerthBinary: berth, Emitter: rec,
+		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.Run()
 	defer b.Close()
+	if b.explicit || b.DockerHost() != paths.DockerHost() {
+		t.Fatalf("engine address %s (explicit %v), want hostd's socket", b.DockerHost(), b.explicit)
+	}
 
-	// The machine's state follows hostd's /events.
-	rec.wait(t, EventMachine, 5*time.Second, func(d any) bool { ms := d.(MachineStatus); return ms.Hostd && ms.Status.State == "stopped" })
+	// No hostd yet: stopped, and settings come from the file.
+	rec.wait(t, EventMachine, 5*time.Second, func(d any) bool { ms := d.(MachineStatus); return !ms.Hostd && ms.Status.State == "stopped" })
+	st := &Settings{b}
+	if v, err := st.Get(); err != nil || v.Hostd || v.Settings.Driver != "native" {
+		t.Fatalf("settings without hostd: %+v %v", v, err)
+	}
+
+	// Start launches hostd, which boots the engine; the window follows.
 	m := rec.mark()
-	st, err := b.Machine().Start()
-	if err != nil || st.Status.State != "running" || h.starts != 1 {
-		t.Fatalf("start: %+v %v (starts %d)", st, err, h.starts)
+	ms, err := b.Machine().Start()
+	if err != nil || ms.Status.State != "running" || !ms.Hostd || ms.External || ms.Status.Driver != "native" || !ms.Engine.Answering {
+		t.Fatalf("start: %+v %v", ms, err)
 	}
 	rec.waitAfter(t, m, EventMachine, 5*time.Second, func(d any) bool { return d.(MachineStatus).Status.State == "starting" })
-	rec.waitAfter(t, m, EventMachine, 5*time.Second, func(d any) bool { return d.(MachineStatus).Status.State == "running" })
-	if st, err := b.Machine().Stop(); err != nil || st.Status.State != "stopped" {
-		t.Fatalf("stop: %+v %v", st, err)
-	}
+	rec.waitAfter(t, m, EventMachine, 10*time.Second, func(d any) bool {
+		ms := d.(MachineStatus)
+		return ms.Hostd && ms.Status.State == "running" && ms.Engine.Answering && ms.Engine.OS == "linux"
+	})
 
-	// Settings save through hostd; its field errors come back per field.
-	s := &Settings{b}
-	v, err := s.Get()
-	if err != nil || !v.Hostd || v.Limits.MaxCPUs != 4 {
+	// The engine behind hostd's socket feeds the live lists.
+	docker := testkit.NewDocker(t, paths.DockerHost())
+	docker.Must("volume", "create", "desk-hostd")
+	rec.wait(t, EventVolumes, 10*time.Second, func(d any) bool {
+		for _, v := range d.([]Volume) {
+			if v.Name == "desk-hostd" {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Settings save through hostd: its limits, its field errors, and a
+	// change to the running machine asks for a restart.
+	v, err := st.Get()
+	if err != nil || !v.Hostd || v.Limits.MaxCPUs < 1 || v.RestartRequired {
 		t.Fatalf("get: %+v %v", v, err)
 	}
 	bad := v.Settings
-	bad.CPUs = 8
-	res, err := s.Save(bad)
-	if err != nil || len(res.Fields) != 1 || res.Fields[0].Field != "cpus" || !strings.Contains(res.Fields[0].Message, "between 1 and 4") {
+	bad.CPUs = v.Limits.MaxCPUs + 1
+	res, err := st.Save(bad)
+	if err != nil || len(res.Fields) != 1 || res.Fields[0].Field != "cpus" || !strings.Contains(res.Fields[0].Message, "between 1 and") {
 		t.Fatalf("save refused: %+v %v", res, err)
 	}
 	good := v.Settings
-	good.CPUs = 3
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	if res, err := s.Save(good); err != nil || len(res.Fields) > 0 || res.View.Settings.CPUs != 3 || !res.View.Hostd {
+	good.InsecureRegistries = []string{"registry.test:5000"}
+	res, err = st.Save(good)
+	if err != nil || len(res.Fields) > 0 || !res.View.Hostd || !res.View.RestartRequired {
 		t.Fatalf("save: %+v %v", res, err)
 	}
+	if saved, err := config.Load(paths); err != nil || len(saved.InsecureRegistries) != 1 {
+		t.Fatalf("the settings file after save: %+v %v", saved, err)
+	}
 
-	// Troubleshoot reads hostd's logs.
-	out, err := (&Troubleshoot{b}).Logs("console", 20)
-	if err != nil || out != "log of console, tail 20\n" {
-		t.Fatalf("logs: %q %v", out, err)
+	// Troubleshoot reads hostd's and the engine's logs through hostd.
+	ts := &Troubleshoot{b}
+	if out, err := ts.Logs("hostd", 50); err != nil || !strings.Contains(out, "hostd serving") || !strings.Contains(out, "settings saved") {
+		t.Fatalf("hostd log: %q %v", out, err)
+	}
+	if out, err := ts.Logs("agent", 50); err != nil || !strings.Contains(out, "engine ready") {
+		t.Fatalf("agent log: %q %v", out, err)
+	}
+	if _, err := ts.Logs("/etc/passwd", 5); err == nil {
+		t.Fatal("a log outside the sources: want an error")
+	}
+	if d := ts.Diagnostics(); !d.Hostd || !strings.Contains(d.Engine, "API") {
+		t.Fatalf("diagnostics: %+v", d)
+	}
+
+	// Restart applies the saved settings; the volume outlives it.
+	m = rec.mark()
+	if ms, err := ts.RestartMachine(); err != nil || ms.Status.State != "running" || !ms.Engine.Answering {
+		t.Fatalf("restart: %+v %v", ms, err)
+	}
+	rec.waitAfter(t, m, EventMachine, 10*time.Second, func(d any) bool { return d.(MachineStatus).Status.State == "stopped" || d.(MachineStatus).Status.State == "stopping" })
+	if v, err := st.Get(); err != nil || v.RestartRequired {
+		t.Fatalf("after restart: %+v %v", v, err)
+	}
+	if out := docker.Must("volume", "ls", "-q"); !strings.Contains(out, "desk-hostd") {
+		t.Fatalf("volumes after restart: %q", out)
+	}
+
+	// Stopped from elsewhere (`berth stop` ends hostd too): the window
+	// learns it from hostd's /events and its end, and Start launches hostd
+	// again.
+	m = rec.mark()
+	cli := exec.Command(berth, "stop")
+	cli.Env = append(os.Environ(), "BERTH_HOME="+home)
+	if out, err := cli.CombinedOutput(); err != nil {
+		t.Fatalf("berth stop: %v\n%s", err, out)
+	}
+	rec.waitAfter(t, m, EventMachine, 10*time.Second, func(d any) bool { ms := d.(MachineStatus); return ms.Hostd && ms.Status.State == "stopping" })
+	rec.waitAfter(t, m, EventMachine, 10*time.Second, func(d any) bool { ms := d.(MachineStatus); return !ms.Hostd && ms.Status.State == "stopped" })
+	if ms, err := b.Machine().Start(); err != nil || ms.Status.State != "running" || !ms.Hostd || !ms.Engine.Answering {
+		t.Fatalf("start again: %+v %v", ms, err)
+	}
+
+	// Stop: the engine goes away, hostd stays.
+	m = rec.mark()
+	if ms, err := b.Machine().Stop(); err != nil || ms.Status.State != "stopped" || !ms.Hostd || ms.Engine.Answering {
+		t.Fatalf("stop: %+v %v", ms, err)
+	}
+	rec.waitAfter(t, m, EventMachine, 10*time.Second, func(d any) bool { ms := d.(MachineStatus); return ms.Hostd && ms.Status.State == "stopped" })
+	if r := docker.Run(nil, "version"); r.Code == 0 {
+		t.Fatal("the engine still answers after stop")
+	}
+
+	// Quit ends hostd; the window shows it gone.
+	m = rec.mark()
+	if err := b.Machine().Quit(true); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitAfter(t, m, EventMachine, 10*time.Second, func(d any) bool { return !d.(MachineStatus).Hostd })
+	if pid := hostdPID(paths); pid > 0 {
+		waitGone(t, pid, 10*time.Second)
+	}
+}
+
+// hostdPID is the pid hostd wrote in its lock file (0 if none).
+func hostdPID(paths config.Paths) int {
+	b, err := os.ReadFile(paths.LockFile())
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func waitGone(t *testing.T, pid int, d time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(d); alive(pid); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("hostd (pid %d) still runs %v after quit", pid, d)
+		}
+	}
+}
+
+// endHostd leaves nothing running after a failed test: it asks hostd to
+// stop the engine and exit, and kills it if it does not.
+func endHostd(t *testing.T, paths config.Paths) {
+	pid := hostdPID(paths)
+	if pid <= 0 || !alive(pid) {
+		return
+	}
+	c := hostapi.NewClient(paths.HostdSocket())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c.Stop(ctx, true)
+	c.Shutdown(ctx, true)
+	for deadline := time.Now().Add(15 * time.Second); alive(pid) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if alive(pid) {
+		t.Logf("killing hostd (pid %d)", pid)
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }

@@ -106,11 +106,27 @@ func (m *Machine) Restart() (MachineStatus, error) {
 func (m *Machine) Quit(stopVM bool) error {
 	ctx, cancel := m.b.opCtx(2 * time.Minute)
 	defer cancel()
-	err := m.b.hostd.Shutdown(ctx, stopVM)
+	b := m.b
+	err := b.hostd.Shutdown(ctx, stopVM)
 	if errors.Is(err, hostapi.ErrNotRunning) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("quit the host agent: %w", err)
+	}
+	// hostd answers before it stops the machine and exits: wait until its
+	// socket goes quiet, so the window (and a quitting tray) sees it gone.
+	for {
+		if _, err := b.hostd.Status(ctx); errors.Is(err, hostapi.ErrNotRunning) {
+			b.refreshMachine(ctx)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("quit the host agent: still running: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // refreshMachine asks hostd (else the engine) and publishes the result.
@@ -176,11 +192,11 @@ func (b *Backend) engineInfo(ctx context.Context) EngineInfo {
 // its socket again every few seconds (a refused unix connect costs
 // microseconds); the engine watcher reports the engine coming and going.
 func (b *Backend) watchMachine(ctx context.Context) {
-	hostdWas := true // publish the first "no hostd" status
+	first := true
 	for {
+		wait := 3 * time.Second
 		ch, err := b.hostd.Events(ctx)
 		if err == nil {
-			hostdWas = true
 			for st := range ch {
 				ms := MachineStatus{Status: st, Hostd: true}
 				if st.State == hostapi.Running {
@@ -189,19 +205,33 @@ func (b *Backend) watchMachine(ctx context.Context) {
 				}
 				b.publishMachine(ms)
 			}
+			// hostd ends its streams when it begins to shut down and
+			// answers /status a little longer: look again soon.
+			wait = 250 * time.Millisecond
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		if hostdWas { // hostd went away (or was never there): say so once
-			hostdWas = false
+		// The stream ended, or there is none: publish what hostd (or the
+		// engine alone) says, unless the window already shows no hostd.
+		if first || b.machineSnapshot().Hostd {
+			first = false
 			b.refreshMachine(ctx)
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(3 * time.Second):
+		case <-b.kickHd:
+		case <-time.After(wait):
 		}
+	}
+}
+
+// kickMachine makes the machine watcher dial hostd now (it was launched).
+func (b *Backend) kickMachine() {
+	select {
+	case b.kickHd <- struct{}{}:
+	default:
 	}
 }
 
@@ -234,6 +264,7 @@ func (b *Backend) launchHostd(ctx context.Context) error {
 	defer deadline.Stop()
 	for {
 		if _, err := b.hostd.Status(ctx); err == nil {
+			b.kickMachine()
 			return nil
 		}
 		select {

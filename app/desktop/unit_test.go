@@ -167,7 +167,7 @@ func (r *recorder) waitAfter(t *testing.T, from int, name string, d time.Duratio
 			var names []string
 			for _, e := range r.events[from:] {
 				if ms, ok := e.data.(MachineStatus); ok {
-					names = append(names, fmt.Sprintf("machine(%s answering=%v)", ms.Status.State, ms.Engine.Answering))
+					names = append(names, fmt.Sprintf("machine(%s hostd=%v answering=%v)", ms.Status.State, ms.Hostd, ms.Engine.Answering))
 					continue
 				}
 				names = append(names, e.name)
