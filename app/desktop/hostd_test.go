@@ -27,7 +27,7 @@ func TestWithHostd(t *testing.T) {
 	t.Setenv("BERTH_AGENT", testkit.Binary(t, "berth-agent"))
 	t.Setenv("DOCKER_HOST", "")
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // the start-at-login item
-	home, err := os.MkdirTemp("", "bd") // short: unix socket paths are limited
+	home, err := os.MkdirTemp("", "bd")      // short: unix socket paths are limited
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,9 @@ func TestWithHostd(t *testing.T) {
 	if ms, err := ts.RestartMachine(); err != nil || ms.Status.State != "running" || !ms.Engine.Answering {
 		t.Fatalf("restart: %+v %v", ms, err)
 	}
-	rec.waitAfter(t, m, EventMachine, 10*time.Second, func(d any) bool { return d.(MachineStatus).Status.State == "stopped" || d.(MachineStatus).Status.State == "stopping" })
+	rec.waitAfter(t, m, EventMachine, 10*time.Second, func(d any) bool {
+		return d.(MachineStatus).Status.State == "stopped" || d.(MachineStatus).Status.State == "stopping"
+	})
 	if v, err := st.Get(); err != nil || v.RestartRequired {
 		t.Fatalf("after restart: %+v %v", v, err)
 	}
