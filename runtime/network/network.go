@@ -98,6 +98,7 @@ type Manager struct {
 	sandboxes map[string]*Sandbox  // by container ID
 	ports     map[portKey]*binding // published ports in use
 	nat       *nat
+	reaping   sync.WaitGroup // veth deletions of containers that left
 }
 
 // New opens the network store under cfg.Root. It sweeps what a crash of
@@ -555,6 +556,7 @@ func (m *Manager) Close() error {
 	if err := m.nat.apply(nil); err != nil {
 		errs = append(errs, err)
 	}
+	m.reaping.Wait()
 	if len(errs) > 0 {
 		return fmt.Errorf("network: close: %v", errs)
 	}

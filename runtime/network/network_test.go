@@ -20,14 +20,14 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates bridges, namespaces and nftables rules")
 	}
 }
 
-func newManager(t *testing.T) *Manager {
+func newManager(t testing.TB) *Manager {
 	t.Helper()
 	requireRoot(t)
 	m, err := New(Config{Root: t.TempDir()})
@@ -48,7 +48,7 @@ func newManager(t *testing.T) *Manager {
 	return m
 }
 
-func tableExists(t *testing.T, name string) bool {
+func tableExists(t testing.TB, name string) bool {
 	c, err := nftables.New()
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +157,7 @@ func TestBridgePublishedPortAndTeardown(t *testing.T) {
 	}
 	veth := sb.eps[m.byNameLocked("bridge").rec.ID].veth
 	m.Leave(id)
+	m.reaping.Wait() // veths go in the background
 	if _, err := netlink.LinkByName(veth); err == nil {
 		t.Fatal("veth left after Leave")
 	}

@@ -3,6 +3,7 @@
 package network
 
 import (
+	"errors"
 	"fmt"
 	gonet "net"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
 )
@@ -205,7 +207,7 @@ func (m *Manager) Connect(id, name, ref string, cfg *network.EndpointSettings) e
 	defer h.Close()
 	ep, err := m.attachLocked(h, sb, n, cfg, JoinRequest{ID: id, Name: name}, len(sb.eps))
 	if err != nil {
-		m.detachLocked(sb, n)
+		m.detachLocked(sb, n, true)
 		return err
 	}
 	sb.eps[n.rec.ID] = ep
@@ -230,20 +232,19 @@ func (m *Manager) Disconnect(id, ref string) error {
 	if _, ok := sb.eps[n.rec.ID]; !ok {
 		return errdefs.Forbidden("container %s is not connected to network %s", id, n.rec.Name)
 	}
-	m.detachLocked(sb, n)
+	m.detachLocked(sb, n, true)
 	return nil
 }
 
-// detachLocked removes sb's endpoint on n: its veth and its address.
-func (m *Manager) detachLocked(sb *Sandbox, n *net) {
+// detachLocked removes sb's endpoint on n: its address and, with delVeth,
+// its veth (else the caller reaps it). It returns the veth's name.
+func (m *Manager) detachLocked(sb *Sandbox, n *net, delVeth bool) string {
 	ep, ok := n.eps[sb.ID]
 	if !ok {
-		return
+		return ""
 	}
-	if l, err := netlink.LinkByName(ep.veth); err == nil {
-		if err := netlink.LinkDel(l); err != nil {
-			m.log.Warn("delete veth", "container", sb.ID, "veth", ep.veth, "err", err)
-		}
+	if delVeth {
+		m.deleteVeth(sb.ID, ep.veth)
 	}
 	delete(n.used, ep.ip)
 	delete(n.eps, sb.ID)
@@ -252,6 +253,37 @@ func (m *Manager) detachLocked(sb *Sandbox, n *net) {
 	delete(sb.networks, n.rec.Name)
 	sb.mu.Unlock()
 	m.cfg.Events.Publish(events.NetworkEventType, events.ActionDisconnect, n.rec.ID, map[string]string{"container": sb.ID, "name": n.rec.Name, "type": "bridge"})
+	return ep.veth
+}
+
+func (m *Manager) deleteVeth(id, name string) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return // gone with its namespace
+	}
+	if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		m.log.Warn("delete veth", "container", id, "veth", name, "err", err)
+	}
+}
+
+// reap deletes the veths of a container that left, in the background.
+// Deleting a link waits out RCU grace periods (20-30 ms on these 2-core
+// hosts), time that would otherwise sit between a container's exit and
+// its wait answering; nothing needs the link gone sooner (its address is
+// free already, and veth names are never reused). Usually the kernel has
+// deleted the pair with the namespace by then; this makes sure of it
+// should something still hold the namespace open.
+func (m *Manager) reap(id string, veths []string) {
+	if len(veths) == 0 {
+		return
+	}
+	m.reaping.Add(1)
+	go func() {
+		defer m.reaping.Done()
+		for _, v := range veths {
+			m.deleteVeth(id, v)
+		}
+	}()
 }
 
 type joinNet struct {
@@ -403,9 +435,11 @@ func macFor(ip netip.Addr) gonet.HardwareAddr {
 // Leave tears down a container's network: its DNS server, published
 // ports, endpoints and namespace. It is a no-op for unknown containers.
 func (m *Manager) Leave(id string) {
+	began := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.leaveLocked(id)
+	m.log.Debug("network left", "container", id, "took", time.Since(began))
 }
 
 func (m *Manager) leaveLocked(id string) {
@@ -428,14 +462,18 @@ func (m *Manager) leaveLocked(id string) {
 			m.log.Warn("nat rules", "container", id, "err", err)
 		}
 	}
+	var veths []string
 	for _, n := range m.nets {
-		m.detachLocked(sb, n)
+		if v := m.detachLocked(sb, n, false); v != "" {
+			veths = append(veths, v)
+		}
 	}
 	if sb.owned {
 		if err := removeNetns(sb.Path); err != nil {
 			m.log.Warn("remove netns", "container", id, "err", err)
 		}
 	}
+	m.reap(id, veths)
 }
 
 // allocate hands out want, or the next free address of the network.

@@ -107,12 +107,13 @@ func TestNetworkCyclesLeakNothing(t *testing.T) {
 	for i := 0; i < cycles; i++ {
 		cycle(i)
 	}
-	// Goroutines of finished requests and monitors wind down asynchronously.
+	// Goroutines of finished requests and monitors wind down
+	// asynchronously, and so do the deletions of veths.
 	var after counts
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		after = count()
-		if after.goroutines <= before.goroutines && after.fds <= before.fds || time.Now().After(deadline) {
+		if after.goroutines <= before.goroutines && after.fds <= before.fds && after.veths == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
