@@ -240,3 +240,136 @@ func TestBridgeOutboundHostAndModes(t *testing.T) {
 		t.Fatalf("container: network: exit %d %q %q", r.Code, r.Stdout, r.Stderr)
 	}
 }
+
+// wgetLoop is a shell loop that fetches url, retrying while the server
+// starts. (Debian's static busybox wget crashes with -T: timeout(1) bounds
+// a fetch instead.)
+func wgetLoop(url string) string {
+	return "for i in 1 2 3 4 5 6 7 8 9 10; do timeout 3 wget -qO- " + url + " && exit 0; sleep 0.2; done; exit 1"
+}
+
+func TestPublishOnAddressAndPortTakenElsewhere(t *testing.T) {
+	e := newNetEnv(t)
+	// -p IP:HOST:CONTAINER publishes on that address only.
+	port := freePort(t)
+	e.d.Must("run", "-d", "--name", "local", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), e.img, "httpd", "-f", "-p", "80", "-h", "/var/www")
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); got != testPage {
+		t.Fatalf("page on 127.0.0.1:%d: %q", port, got)
+	}
+	mustContain(t, "docker port", e.d.Must("port", "local", "80"), fmt.Sprintf("127.0.0.1:%d", port))
+	b, _ := field(inspect(t, e.d, "local"), "NetworkSettings", "Ports", "80/tcp").([]any)
+	if len(b) != 1 || field(b[0].(map[string]any), "HostIp") != "127.0.0.1" {
+		t.Fatalf("NetworkSettings.Ports[80/tcp]: %v", b)
+	}
+	if addr := nonLoopbackAddr(); addr != "" {
+		// Not on the host's other addresses: nothing answers there…
+		c, err := net.DialTimeout("tcp4", net.JoinHostPort(addr, fmt.Sprint(port)), time.Second)
+		if err == nil {
+			c.Close()
+			t.Fatalf("port %d published on 127.0.0.1 answers on %s too", port, addr)
+		}
+		// …so another container may publish the same port there.
+		e.d.Must("run", "-d", "--name", "other", "-p", fmt.Sprintf("%s:%d:80", addr, port), e.img, "httpd", "-f", "-p", "80", "-h", "/var/www")
+		if got := httpGet(t, fmt.Sprintf("http://%s:%d/", addr, port)); got != testPage {
+			t.Fatalf("page on %s:%d: %q", addr, port, got)
+		}
+		msg := e.d.Fail("run", "-d", "--name", "all", "-p", fmt.Sprintf("%d:80", port), e.img, "httpd", "-f", "-p", "80")
+		mustContain(t, "publish on all addresses over one held on 127.0.0.1", msg, fmt.Sprintf(":%d failed: port is already allocated", port))
+	}
+	msg := e.d.Fail("run", "--rm", "-p", "300.1.2.3:8080:80", e.img, "true")
+	mustContain(t, "bad address", msg, "300.1.2.3")
+
+	// A port another program holds: a clear error at start, and the
+	// container starts once the port is free.
+	l, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := l.Addr().(*net.TCPAddr).Port
+	msg = e.d.Fail("run", "-d", "--name", "late", "-p", fmt.Sprintf("%d:80", taken), e.img, "httpd", "-f", "-p", "80", "-h", "/var/www")
+	mustContain(t, "port held by another program", msg, fmt.Sprintf("Bind for 0.0.0.0:%d failed: port is already allocated", taken))
+	if st := field(inspect(t, e.d, "late"), "State", "Status"); st != "created" {
+		t.Fatalf("container whose port was taken: state %v", st)
+	}
+	l.Close()
+	e.d.Must("start", "late")
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", taken)); got != testPage {
+		t.Fatalf("page once the port was free: %q", got)
+	}
+}
+
+// nonLoopbackAddr is an IPv4 address of the host that is neither loopback
+// nor on a container bridge, or "".
+func nonLoopbackAddr() string {
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if i.Flags&net.FlagUp == 0 || i.Flags&net.FlagLoopback != 0 || strings.HasPrefix(i.Name, "br-") || strings.HasPrefix(i.Name, "docker") {
+			continue
+		}
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return ""
+}
+
+func TestNetworkConnectDisconnect(t *testing.T) {
+	e := newNetEnv(t)
+	e.d.Must("network", "create", "joinnet")
+	e.d.Must("run", "-d", "--name", "srv", e.img, "httpd", "-f", "-p", "80", "-h", "/var/www")
+	client := func(url string) testkit.Result {
+		return e.d.Run(nil, "run", "--rm", "--network", "joinnet", e.img, "sh", "-c", wgetLoop(url))
+	}
+	if r := e.d.Run(nil, "run", "--rm", "--network", "joinnet", e.img, "timeout", "3", "wget", "-qO-", "http://srv/"); r.Code == 0 {
+		t.Fatalf("srv is reachable from joinnet before it was connected: %q", r.Stdout)
+	}
+
+	e.d.Must("network", "connect", "--alias", "web", "joinnet", "srv")
+	nets, _ := field(inspect(t, e.d, "srv"), "NetworkSettings", "Networks").(map[string]any)
+	if _, ok := nets["bridge"]; !ok || len(nets) != 2 {
+		t.Fatalf("networks after connect: %v", nets)
+	}
+	ip, _ := field(nets["joinnet"].(map[string]any), "IPAddress").(string)
+	if ip == "" {
+		t.Fatalf("no address on joinnet: %v", nets["joinnet"])
+	}
+	for _, name := range []string{"srv", "web", ip} {
+		if r := client("http://" + name + "/"); r.Code != 0 || r.Stdout != testPage {
+			t.Fatalf("reach the connected container as %s: exit %d %q %q", name, r.Code, r.Stdout, r.Stderr)
+		}
+	}
+	msg := e.d.Fail("network", "connect", "joinnet", "srv")
+	mustContain(t, "second connect", msg, "already exists in network joinnet")
+	msg = e.d.Fail("network", "rm", "joinnet")
+	mustContain(t, "rm of a network in use", msg, "has active endpoints")
+
+	e.d.Must("network", "disconnect", "joinnet", "srv")
+	nets, _ = field(inspect(t, e.d, "srv"), "NetworkSettings", "Networks").(map[string]any)
+	if _, ok := nets["joinnet"]; ok || len(nets) != 1 {
+		t.Fatalf("networks after disconnect: %v", nets)
+	}
+	out := e.d.Run(nil, "run", "--rm", "--network", "joinnet", e.img, "sh", "-c", "nslookup srv 127.0.0.11 || timeout 3 wget -qO- http://"+ip+"/")
+	if out.Code == 0 || strings.Contains(out.Stdout, testPage) {
+		t.Fatalf("srv still reachable on joinnet after disconnect: %q %q", out.Stdout, out.Stderr)
+	}
+	// Still on the default bridge.
+	bridgeIP, _ := field(nets["bridge"].(map[string]any), "IPAddress").(string)
+	if got := httpGet(t, "http://"+bridgeIP+"/"); got != testPage {
+		t.Fatalf("page on the bridge after disconnect: %q", got)
+	}
+	msg = e.d.Fail("network", "disconnect", "joinnet", "srv")
+	mustContain(t, "second disconnect", msg, "is not connected to network joinnet")
+
+	// A stopped container is connected for its next start.
+	e.d.Must("stop", "-t", "1", "srv")
+	e.d.Must("network", "connect", "joinnet", "srv")
+	e.d.Must("start", "srv")
+	if r := client("http://srv/"); r.Code != 0 || r.Stdout != testPage {
+		t.Fatalf("reach srv connected while stopped: exit %d %q %q", r.Code, r.Stdout, r.Stderr)
+	}
+	e.d.Must("rm", "-f", "srv")
+	e.d.Must("network", "rm", "joinnet")
+}
