@@ -116,6 +116,11 @@ func TestStopEscalatesToKill(t *testing.T) {
 	if err := e.m.Start(ctx, id); !errdefs.IsNotModified(err) {
 		t.Fatalf("second start: %v", err)
 	}
+	// Until the init has exec'd sleep it is the Go runtime, which dies of a
+	// SIGTERM: wait for sleep itself (as runc, a start returns before the
+	// exec).
+	insp, _ := e.m.Inspect(ctx, id, false)
+	waitComm(t, insp.State.Pid, "sleep")
 	one := 1
 	start := time.Now()
 	if err := e.m.Stop(ctx, id, StopOptions{Timeout: &one}); err != nil {
@@ -124,7 +129,7 @@ func TestStopEscalatesToKill(t *testing.T) {
 	if d := time.Since(start); d < time.Second || d > 10*time.Second {
 		t.Fatalf("stop took %v", d)
 	}
-	insp, _ := e.m.Inspect(ctx, id, false)
+	insp, _ = e.m.Inspect(ctx, id, false)
 	if insp.State.ExitCode != 137 {
 		t.Fatalf("exit code %d", insp.State.ExitCode)
 	}
@@ -678,5 +683,21 @@ func TestConcurrentRuns(t *testing.T) {
 	}
 	if n := len(e.m.All()); n != 0 {
 		t.Fatalf("%d containers left", n)
+	}
+}
+
+// waitComm waits until process pid runs the program named comm.
+func waitComm(t *testing.T, pid int, comm string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if strings.TrimSpace(string(b)) == comm {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d is %q, not %s, after 10s", pid, strings.TrimSpace(string(b)), comm)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
