@@ -638,14 +638,16 @@ func TestBuildsLeakNothing(t *testing.T) {
 	count := func() counts {
 		var c counts
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
-		c.mounts = strings.Count(string(b), "\n")
+		// Only the engine's own mounts: other engines' tests mount and
+		// unmount in this namespace meanwhile.
+		c.mounts = strings.Count(string(b), e.agent.Root)
 		var info struct{ NFd, NGoroutines int }
 		json.Unmarshal([]byte(e.d.Must("info", "--format", "{{json .}}")), &info)
 		c.fds, c.goroutines = info.NFd, info.NGoroutines
 		return c
 	}
 	before := count()
-	if before.fds == 0 || before.goroutines == 0 || before.mounts == 0 {
+	if before.fds == 0 || before.goroutines == 0 {
 		t.Fatalf("counts read as zero: %+v", before)
 	}
 	for i := 0; i < 10; i++ {
