@@ -1,6 +1,8 @@
 # Berth build. `make up` builds and starts Berth and runs the bundled hello
 # image; `make test` runs every test (as root; parts that need root, a VM
 # or a window skip with the reason when they cannot run).
+# Go as Debian machines here have it (/usr/local/go), whatever the caller's PATH.
+export PATH := /usr/local/go/bin:$(PATH)
 GO      ?= go
 BIN     ?= $(CURDIR)/bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -19,7 +21,7 @@ FUZZTIME ?= 10s
 DESKTOP_TAGS := desktop,production,webkit2_41
 
 .PHONY: cross cross-windows cross-darwin cross-arm64 package
-.PHONY: all build test test-go test-frontend fuzz bench bench-vm guest guest-lock hello up clean desktop frontend bindings FORCE
+.PHONY: all deps build test test-go test-frontend fuzz bench bench-vm guest guest-lock hello up clean desktop frontend bindings FORCE
 
 all: build
 
@@ -142,7 +144,13 @@ $(ARM64_BIN)/berth-agent: FORCE
 package: build desktop cross guest
 	$(GO) run ./installer/package -version $(VERSION) -bin $(BIN) -guest build/guest/out -out $(CURDIR)/dist
 
-up: build hello guest
+# `make up` on a fresh machine: the packages and modules first (deps.sh does
+# nothing when all are there), then the build, then Berth itself.
+deps:
+	./scripts/deps.sh
+
+up: deps
+	$(MAKE) build hello guest
 	./scripts/up.sh
 
 clean:
