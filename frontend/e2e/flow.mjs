@@ -5,12 +5,14 @@
 // TestBrowserFlow (internal/tools/desktopweb), which starts the engine and
 // a registry and checks the outcome with the docker CLI.
 //
-// Env: BASE_URL (with token), IMAGE (to pull), SHOTS (screenshot folder),
-// CHROMIUM (default /usr/bin/chromium).
+// Env: BASE_URL (with token), IMAGE (to pull), BUILD_DIR (a folder with a
+// Dockerfile FROM IMAGE whose RUN says "compiling", waits, says "linked-42"),
+// SHOTS (screenshot folder), CHROMIUM (default /usr/bin/chromium).
 import { chromium } from 'playwright-core';
 
-const { BASE_URL, IMAGE, SHOTS } = process.env;
-if (!BASE_URL || !IMAGE || !SHOTS) throw new Error('set BASE_URL, IMAGE and SHOTS');
+const { BASE_URL, IMAGE, BUILD_DIR, SHOTS } = process.env;
+if (!BASE_URL || !IMAGE || !BUILD_DIR || !SHOTS) throw new Error('set BASE_URL, IMAGE, BUILD_DIR and SHOTS');
+const BUILT = 'e2e/built:1';
 const NAME = 'e2e-web';
 
 const browser = await chromium.launch({
@@ -23,6 +25,11 @@ page.on('pageerror', (e) => errors.push(e.message));
 const step = (s) => console.log('step:', s);
 const shot = (name) => page.screenshot({ path: `${SHOTS}/${name}.png` });
 const nav = (view) => page.click(`nav button[data-view="${view}"]`);
+// noError fails the step when the view shows an error box.
+const noError = async (where) => {
+  const e = await page.$('main .error');
+  if (e) throw new Error(`${where} shows an error: ${await e.textContent()}`);
+};
 
 try {
   step('home shows the running engine');
@@ -39,11 +46,28 @@ try {
   await page.waitForSelector(`tr[data-image="${IMAGE}"]`);
   await shot('images');
 
+  step('build from a folder, output streamed while it runs');
+  await page.fill('input[aria-label="Build folder"]', BUILD_DIR);
+  await page.fill('input[aria-label="Build tag"]', BUILT);
+  await page.click('button:has-text("Build")');
+  // The RUN step's first line shows while the build still runs (it waits
+  // before its last line): the output streams, it is not shown at the end.
+  await page.waitForSelector('pre.build:has-text("compiling")', { timeout: 60000 });
+  if ((await page.textContent('pre.build')).includes('linked-42') || !(await page.$('button:has-text("Cancel")'))) {
+    throw new Error('the build output arrived only at the end');
+  }
+  await page.waitForSelector(`text=Built ${BUILT}`, { timeout: 60000 });
+  await page.waitForSelector('pre.build:has-text("linked-42")');
+  await page.waitForSelector(`tr[data-image="${BUILT}"]`);
+  await noError('the build');
+  await shot('build');
+
   step('the run dialog shows field errors, then runs');
   await page.click(`tr[data-image="${IMAGE}"] button:has-text("Run")`);
   await page.fill('input[aria-label="Container name"]', NAME);
   await page.fill('textarea[aria-label="Ports"]', '80:99999');
-  await page.fill('input[aria-label="Command"]', `sh -c 'echo hello from the window; echo to stderr >&2; while true; do sleep 1; done'`);
+  // Some work each second, so the stats graph has a shape.
+  await page.fill('input[aria-label="Command"]', `sh -c 'echo hello from the window; echo to stderr >&2; while true; do i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 1; done'`);
   await page.click('form[aria-label="Run a container"] button[type="submit"]');
   await page.waitForSelector('.field-error:has-text("bad container port")');
   await shot('run-dialog');
@@ -67,8 +91,9 @@ try {
   // graph of at least two points. An idle container draws flat lines, which
   // have no height, so the graph is waited for in the DOM, not as visible.
   await page.waitForFunction(() => /\d.* \/ \d/.test(document.querySelector('[data-testid="mem"]')?.textContent ?? ''), null, { timeout: 20000 });
-  await page.waitForSelector('svg polyline[points*=" "]', { state: 'attached', timeout: 20000 });
-  if (await page.$('.detail .error')) throw new Error('stats pane shows an error: ' + (await page.textContent('.detail .error')));
+  // Eight samples (one a second) make a graph worth a screenshot.
+  await page.waitForFunction(() => (document.querySelector('svg polyline')?.getAttribute('points') ?? '').split(' ').length >= 8, null, { timeout: 30000 });
+  await noError('the stats pane');
   await shot('stats');
 
   step('the terminal runs a shell in the container');
@@ -85,9 +110,21 @@ try {
 
   step('volumes');
   await nav('volumes');
-  await page.fill('input[aria-label="Volume name"]', 'e2e-data');
+  for (const v of ['e2e-data', 'e2e-scratch']) {
+    await page.fill('input[aria-label="Volume name"]', v);
+    await page.click('button:has-text("Create")');
+    await page.waitForSelector(`tr[data-volume="${v}"]`, { timeout: 15000 });
+    await noError(`creating volume ${v}`);
+  }
+  await page.fill('input[aria-label="Volume name"]', 'no good!');
   await page.click('button:has-text("Create")');
-  await page.waitForSelector('tr[data-volume="e2e-data"], .error', { timeout: 15000 });
+  await page.waitForSelector('main .error:has-text("no good!")');
+  await page.fill('input[aria-label="Volume name"]', 'e2e-gone');
+  await page.click('button:has-text("Create")');
+  await page.waitForSelector('tr[data-volume="e2e-gone"]', { timeout: 15000 });
+  await noError('creating volume e2e-gone');
+  await page.click('tr[data-volume="e2e-gone"] button:has-text("Delete")');
+  await page.waitForSelector('tr[data-volume="e2e-gone"]', { state: 'detached', timeout: 15000 });
   await shot('volumes');
 
   step('settings validate next to their fields');

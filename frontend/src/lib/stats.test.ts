@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cpuScale, points, pushSample } from './stats';
+import { cpuScale, memScale, points, pushSample } from './stats';
 
 describe('stats graph', () => {
   it('keeps a window of samples', () => {
@@ -17,5 +17,13 @@ describe('stats graph', () => {
     expect(cpuScale([])).toBe(100);
     expect(cpuScale([12, 40])).toBe(100);
     expect(cpuScale([150])).toBe(200);
+  });
+  it('scales memory to a round figure above the samples, within the limit', () => {
+    expect(memScale([], 0)).toBe(1);
+    expect(memScale([], 512)).toBe(512);
+    expect(memScale([300_000, 420_000], 8e9)).toBe(500_000);
+    expect(memScale([1_500_000], 8e9)).toBe(2_000_000);
+    expect(memScale([1_000_000], 8e9)).toBe(2_000_000);
+    expect(memScale([900], 1000)).toBe(1000);
   });
 });

@@ -36,3 +36,14 @@ export function cpuScale(values: number[]): number {
   const m = Math.max(0, ...values);
   return Math.max(100, Math.ceil(m / 100) * 100);
 }
+
+/** memScale picks the memory graph's top: the next 1, 2 or 5 × 10^n above
+ * the largest sample, capped at the limit. Against the limit alone (often
+ * the whole machine) a small container's line would lie on the floor. */
+export function memScale(values: number[], limit: number): number {
+  const m = Math.max(0, ...values);
+  if (m <= 0) return limit > 0 ? limit : 1;
+  const p = 10 ** Math.floor(Math.log10(m));
+  const top = [1, 2, 5, 10].map((k) => k * p).find((t) => t > m) ?? 10 * p;
+  return limit > 0 ? Math.min(top, limit) : top;
+}
