@@ -161,6 +161,7 @@ func (m *Manager) bridgeUp(n *net) error {
 	if err := netlink.LinkSetUp(br); err != nil {
 		return fail(err)
 	}
+	n.bridgeIndex = br.Attrs().Index
 	// Published ports are reached on 127.0.0.1 too: loopback-sourced
 	// packets DNATed to a container may then leave through the bridge
 	// (they are masqueraded there; the nft table drops anything else that
@@ -183,6 +184,9 @@ func (m *Manager) bridgeUp(n *net) error {
 // bridgeDown deletes n's bridge and its NAT rules. Call with m.mu held.
 func (m *Manager) bridgeDown(n *net) error {
 	n.up = false
+	if m.spare != nil && m.spare.net == n {
+		m.dropSpareLocked()
+	}
 	if err := m.applyNATLocked(); err != nil {
 		m.log.Warn("nat rules", "err", err)
 	}

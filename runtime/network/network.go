@@ -72,13 +72,14 @@ type record struct {
 
 // net is a network with its live state.
 type net struct {
-	rec    record
-	bridge string                  // interface name; "" for host and null
-	up     bool                    // bridge exists and is configured
-	eps    map[string]*endpoint    // by container ID
-	used   map[netip.Addr]string   // address → container ID
-	next   netip.Addr              // where the next allocation starts looking
-	static map[netip.Addr]struct{} // addresses asked for with --ip, never handed out
+	rec         record
+	bridge      string                  // interface name; "" for host and null
+	bridgeIndex int                     // its interface index, once up
+	up          bool                    // bridge exists and is configured
+	eps         map[string]*endpoint    // by container ID
+	used        map[netip.Addr]string   // address → container ID
+	next        netip.Addr              // where the next allocation starts looking
+	static      map[netip.Addr]struct{} // addresses asked for with --ip, never handed out
 }
 
 func (n *net) isBridge() bool { return n.rec.Driver == "bridge" }
@@ -98,7 +99,10 @@ type Manager struct {
 	sandboxes map[string]*Sandbox  // by container ID
 	ports     map[portKey]*binding // published ports in use
 	nat       *nat
-	reaping   sync.WaitGroup // veth deletions of containers that left
+	bg        sync.WaitGroup // veth deletions of containers that left, the spare's making
+	spare     *spare         // made ahead for the next container on the default bridge
+	making    bool           // a spare is being made
+	closed    bool
 }
 
 // New opens the network store under cfg.Root. It sweeps what a crash of
@@ -541,7 +545,7 @@ func (m *Manager) Inspect(ref string) (network.Inspect, error) {
 // have stopped), the bridges and the engine's nftables table.
 func (m *Manager) Close() error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.closed = true
 	for id := range m.sandboxes {
 		m.leaveLocked(id)
 	}
@@ -556,7 +560,8 @@ func (m *Manager) Close() error {
 	if err := m.nat.apply(nil); err != nil {
 		errs = append(errs, err)
 	}
-	m.reaping.Wait()
+	m.mu.Unlock()
+	m.bg.Wait() // a spare being made sees closed and undoes itself
 	if len(errs) > 0 {
 		return fmt.Errorf("network: close: %v", errs)
 	}

@@ -8,6 +8,7 @@ import (
 	gonet "net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -157,7 +158,7 @@ func TestBridgePublishedPortAndTeardown(t *testing.T) {
 	}
 	veth := sb.eps[m.byNameLocked("bridge").rec.ID].veth
 	m.Leave(id)
-	m.reaping.Wait() // veths go in the background
+	m.bg.Wait() // veths go in the background
 	if _, err := netlink.LinkByName(veth); err == nil {
 		t.Fatal("veth left after Leave")
 	}
@@ -264,4 +265,91 @@ func TestAllocateSkipsReservedAndWraps(t *testing.T) {
 	if _, err := n.allocate(netip.MustParseAddr("10.9.0.1"), "z"); err == nil {
 		t.Fatal("handed out the gateway")
 	}
+}
+
+// waitSpare waits for the spare network made after a default-bridge join.
+func waitSpare(t *testing.T, m *Manager) *spare {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		m.mu.Lock()
+		sp := m.spare
+		m.mu.Unlock()
+		if sp != nil {
+			return sp
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no spare network made")
+	return nil
+}
+
+func TestSpareServesTheNextBridgeJoin(t *testing.T) {
+	var next *spare
+	t.Cleanup(func() { // after newManager's Close: cleanups run last first
+		if next == nil {
+			return
+		}
+		if _, err := os.Stat(next.path); !os.IsNotExist(err) {
+			t.Errorf("spare netns left after Close: %v", err)
+		}
+		if _, err := netlink.LinkByName(next.ep.veth); err == nil {
+			t.Errorf("spare veth %s left after Close", next.ep.veth)
+		}
+	})
+	m := newManager(t)
+	if _, err := m.Join(JoinRequest{ID: containerID(1), Name: "first", Hostname: "first", Mode: "default"}); err != nil {
+		t.Fatal(err)
+	}
+	sp := waitSpare(t, m)
+	// Not served from the spare: another network, or none.
+	if _, err := m.Create(network.CreateRequest{Name: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, mode := range []ctr.NetworkMode{"other", "none"} {
+		sb, err := m.Join(JoinRequest{ID: containerID(2 + i), Name: "x", Hostname: "x", Mode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sb.Path == sp.path {
+			t.Fatalf("--network %s got the default bridge's spare", mode)
+		}
+	}
+	sb, err := m.Join(JoinRequest{ID: containerID(5), Name: "web", Hostname: "web", Mode: "bridge",
+		PortBindings: network.PortMap{network.MustParsePort("80/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := sb.Endpoints()["bridge"]
+	if sb.Path != sp.path || es.IPAddress != sp.ep.ip || es.EndpointID != sp.ep.id {
+		t.Fatalf("the join did not take the spare: path %s endpoint %+v, spare %s %s", sb.Path, es, sp.path, sp.ep.ip)
+	}
+	if !slices.Contains(sb.HostsEntries, es.IPAddress.String()+"\tweb") {
+		t.Fatalf("hosts entries: %q", sb.HostsEntries)
+	}
+	// Plugged in all the way: reached at its address and through its
+	// published port, and it has its default route.
+	serveIn(t, sb, "0.0.0.0:80", "spare")
+	if got := read(t, gonet.JoinHostPort(es.IPAddress.String(), "80")); got != "spare" {
+		t.Fatalf("at the container's address: %q", got)
+	}
+	if got := read(t, gonet.JoinHostPort("127.0.0.1", sb.Ports[network.MustParsePort("80/tcp")][0].HostPort)); got != "spare" {
+		t.Fatalf("through the published port: %q", got)
+	}
+	h, err := nsHandle(sb.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+	h.Close()
+	if err != nil || !slices.ContainsFunc(routes, func(r netlink.Route) bool {
+		return (r.Dst == nil || r.Dst.String() == "0.0.0.0/0") && r.Gw.Equal(es.Gateway.AsSlice())
+	}) {
+		t.Fatalf("no default route via %s: %v %v", es.Gateway, routes, err)
+	}
+	// The next spare is made meanwhile; Close undoes it.
+	next = waitSpare(t, m)
+	if next == sp || next.ep.ip == sp.ep.ip {
+		t.Fatalf("next spare reuses %s", sp.ep.ip)
+	}
+	m.Leave(containerID(5))
 }

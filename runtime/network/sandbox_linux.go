@@ -107,51 +107,45 @@ func (m *Manager) Join(req JoinRequest) (*Sandbox, error) {
 		return sb, nil
 	}
 
-	sb.Path, sb.owned = filepath.Join(m.cfg.Root, "netns", req.ID), true
-	if err := newNetns(sb.Path); err != nil {
-		return nil, err
-	}
+	sb.owned = true
 	m.sandboxes[req.ID] = sb
 	fail := func(err error) (*Sandbox, error) {
 		m.leaveLocked(req.ID)
 		return nil, err
 	}
-	h, err := nsHandle(sb.Path)
-	if err != nil {
-		return fail(err)
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err == nil {
-		err = h.LinkSetUp(lo)
-	}
-	if err != nil {
-		return fail(fmt.Errorf("loopback up: %w", err))
-	}
-	if mode.IsNone() {
-		sb.ResolvConf = resolvConf(hostResolvConf(), req, false)
-		return sb, nil
-	}
-
-	nets, err := m.joinOrder(req)
-	if err != nil {
-		return fail(err)
-	}
-	embedded := false
-	for i, j := range nets {
-		ep, err := m.attachLocked(h, sb, j.n, j.cfg, req, i)
+	var nets []joinNet
+	if sp := m.takeSpareLocked(req); sp != nil {
+		sb.Path = sp.path
+		nets = []joinNet{{n: sp.net, cfg: req.Endpoints[network.NetworkBridge]}}
+		m.addEndpointLocked(sb, sp.net, sp.ep, nets[0].cfg, req)
+	} else {
+		sb.Path = filepath.Join(m.cfg.Root, "netns", req.ID)
+		h, err := newSandboxNetns(sb.Path)
 		if err != nil {
 			return fail(err)
 		}
-		sb.eps[j.n.rec.ID] = ep
-		sb.networks[j.n.rec.Name] = endpointSettings(j.n, ep, j.cfg)
-		if i == 0 {
-			sb.HostsEntries = append(sb.HostsEntries, ep.ip.String()+"\t"+req.Hostname)
+		defer h.Close()
+		if mode.IsNone() {
+			sb.ResolvConf = resolvConf(hostResolvConf(), req, false)
+			return sb, nil
 		}
+		if nets, err = m.joinOrder(req); err != nil {
+			return fail(err)
+		}
+		for i, j := range nets {
+			ep, err := m.attachLocked(h, sb, j.n, j.cfg, req, i)
+			if err != nil {
+				return fail(err)
+			}
+			m.addEndpointLocked(sb, j.n, ep, j.cfg, req)
+		}
+	}
+	embedded := false
+	for _, j := range nets {
 		embedded = embedded || j.n.userDefined()
 	}
-	sb.HostsEntries = append(sb.HostsEntries, m.hostGatewayLocked().String()+"\thost.docker.internal")
 	primary := sb.eps[nets[0].n.rec.ID]
+	sb.HostsEntries = append(sb.HostsEntries, primary.ip.String()+"\t"+req.Hostname, m.hostGatewayLocked().String()+"\thost.docker.internal")
 	if err := m.publishLocked(sb, req, primary.ip); err != nil {
 		return fail(err)
 	}
@@ -159,9 +153,13 @@ func (m *Manager) Join(req JoinRequest) (*Sandbox, error) {
 	sb.ResolvConf = resolvConf(host, req, embedded)
 	if embedded {
 		sb.upstream = upstreams(host, req.DNS)
+		var err error
 		if sb.dns, err = m.startDNS(sb); err != nil {
 			return fail(err)
 		}
+	}
+	if nets[0].n.rec.Name == network.NetworkBridge {
+		m.refillLocked()
 	}
 	m.log.Debug("network joined", "container", req.ID, "networks", len(nets), "took", time.Since(began))
 	return sb, nil
@@ -210,10 +208,7 @@ func (m *Manager) Connect(id, name, ref string, cfg *network.EndpointSettings) e
 		m.detachLocked(sb, n, true)
 		return err
 	}
-	sb.eps[n.rec.ID] = ep
-	sb.mu.Lock()
-	sb.networks[n.rec.Name] = endpointSettings(n, ep, cfg)
-	sb.mu.Unlock()
+	m.addEndpointLocked(sb, n, ep, cfg, JoinRequest{ID: id, Name: name})
 	return nil
 }
 
@@ -277,9 +272,9 @@ func (m *Manager) reap(id string, veths []string) {
 	if len(veths) == 0 {
 		return
 	}
-	m.reaping.Add(1)
+	m.bg.Add(1)
 	go func() {
-		defer m.reaping.Done()
+		defer m.bg.Done()
 		for _, v := range veths {
 			m.deleteVeth(id, v)
 		}
@@ -357,40 +352,76 @@ func (m *Manager) attachLocked(h *netlink.Handle, sb *Sandbox, n *net, cfg *netw
 		ep.aliases = slices.Clone(cfg.Aliases)
 	}
 	n.eps[req.ID] = ep // from here on, leaveLocked undoes it
-	br, err := netlink.LinkByName(n.bridge)
+	err = plug(h, sb.Path, fmt.Sprintf("eth%d", index), ep, n.bridgeIndex, n.rec.Subnet.Bits(), n.rec.Gateway, index == 0 && !n.rec.Internal)
 	if err != nil {
-		return nil, fmt.Errorf("network %s: bridge %s: %w", n.rec.Name, n.bridge, err)
+		return nil, fmt.Errorf("network %s: %w", n.rec.Name, err)
 	}
-	nsFile, err := os.Open(sb.Path)
+	return ep, nil
+}
+
+// addEndpointLocked records ep, attached for req, on n and in sb.
+func (m *Manager) addEndpointLocked(sb *Sandbox, n *net, ep *endpoint, cfg *network.EndpointSettings, req JoinRequest) {
+	sb.eps[n.rec.ID] = ep
+	sb.mu.Lock()
+	sb.networks[n.rec.Name] = endpointSettings(n, ep, cfg)
+	sb.mu.Unlock()
+	m.cfg.Events.Publish(events.NetworkEventType, events.ActionConnect, n.rec.ID, map[string]string{"container": req.ID, "name": n.rec.Name, "type": "bridge"})
+}
+
+// newSandboxNetns makes a container's network namespace at path with its
+// loopback up, and returns a netlink handle in it.
+func newSandboxNetns(path string) (*netlink.Handle, error) {
+	if err := newNetns(path); err != nil {
+		return nil, err
+	}
+	h, err := nsHandle(path)
 	if err != nil {
 		return nil, err
 	}
+	lo, err := h.LinkByName("lo")
+	if err == nil {
+		err = h.LinkSetUp(lo)
+	}
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("loopback up: %w", err)
+	}
+	return h, nil
+}
+
+// plug connects the namespace at nsPath (h is a handle in it) to a bridge:
+// a veth pair made with its peer already in the namespace (one
+// RTM_NEWLINK, no move), named peer there, with ep's MAC and address, and
+// with defaultRoute a default route through gw.
+func plug(h *netlink.Handle, nsPath, peer string, ep *endpoint, bridgeIndex, bits int, gw netip.Addr, defaultRoute bool) error {
+	nsFile, err := os.Open(nsPath)
+	if err != nil {
+		return err
+	}
 	defer nsFile.Close()
-	peer := fmt.Sprintf("eth%d", index)
 	veth := &netlink.Veth{
-		LinkAttrs: netlink.LinkAttrs{Name: ep.veth, MTU: 1500, TxQLen: -1, Flags: gonet.FlagUp, MasterIndex: br.Attrs().Index},
+		LinkAttrs: netlink.LinkAttrs{Name: ep.veth, MTU: 1500, TxQLen: -1, Flags: gonet.FlagUp, MasterIndex: bridgeIndex},
 		PeerName:  peer, PeerHardwareAddr: ep.mac, PeerNamespace: netlink.NsFd(int(nsFile.Fd())), PeerMTU: 1500,
 	}
 	if err := netlink.LinkAdd(veth); err != nil {
-		return nil, fmt.Errorf("network %s: create veth: %w", n.rec.Name, err)
+		return fmt.Errorf("create veth: %w", err)
 	}
 	link, err := h.LinkByName(peer)
 	if err != nil {
-		return nil, fmt.Errorf("network %s: %s: %w", n.rec.Name, peer, err)
+		return fmt.Errorf("%s: %w", peer, err)
 	}
-	if err := h.AddrAdd(link, &netlink.Addr{IPNet: ipNet(ip, n.rec.Subnet.Bits())}); err != nil {
-		return nil, fmt.Errorf("network %s: address %s: %w", n.rec.Name, ip, err)
+	if err := h.AddrAdd(link, &netlink.Addr{IPNet: ipNet(ep.ip, bits)}); err != nil {
+		return fmt.Errorf("address %s: %w", ep.ip, err)
 	}
 	if err := h.LinkSetUp(link); err != nil {
-		return nil, fmt.Errorf("network %s: %s up: %w", n.rec.Name, peer, err)
+		return fmt.Errorf("%s up: %w", peer, err)
 	}
-	if index == 0 && !n.rec.Internal {
-		if err := h.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: n.rec.Gateway.AsSlice()}); err != nil {
-			return nil, fmt.Errorf("network %s: default route: %w", n.rec.Name, err)
+	if defaultRoute {
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw.AsSlice()}); err != nil {
+			return fmt.Errorf("default route: %w", err)
 		}
 	}
-	m.cfg.Events.Publish(events.NetworkEventType, events.ActionConnect, n.rec.ID, map[string]string{"container": req.ID, "name": n.rec.Name, "type": "bridge"})
-	return ep, nil
+	return nil
 }
 
 func endpointSettings(n *net, ep *endpoint, cfg *network.EndpointSettings) *network.EndpointSettings {
