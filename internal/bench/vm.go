@@ -41,7 +41,7 @@ func init() {
 		func(b *Bench, e *Engine) ([]float64, error) {
 			return vmPick(b, func(s vmBoot) float64 { return s.guest })
 		})
-	vmScenario("QEMU CPU time per boot, start → ready ("+accel+"; load-independent)", "ms", "–", berth,
+	vmScenario("QEMU CPU time per boot, start → ready ("+accel+")", "ms", "–", berth,
 		func(b *Bench, e *Engine) ([]float64, error) {
 			return vmPick(b, func(s vmBoot) float64 { return s.cpu })
 		})
