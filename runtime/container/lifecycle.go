@@ -136,6 +136,7 @@ func (m *Manager) isShuttingDown() bool {
 // startLocked starts the container's process. Call with c.opMu held.
 func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 	began := time.Now()
+	ph := newPhases()
 	rec := c.snapshot()
 	id := rec.ID
 	fail := func(err error) error {
@@ -156,6 +157,7 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 	if err != nil {
 		return fail(fmt.Errorf("mount rootfs: %w", err))
 	}
+	ph.mark("rootfs")
 	sb, err := m.joinNetwork(&rec)
 	if err != nil {
 		m.cfg.RootFS.Unmount(id)
@@ -168,6 +170,7 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 			}
 		}()
 	}
+	ph.mark("network")
 	spec, err := m.buildSpec(&rec, rootfs, c.dir, sb)
 	if err != nil {
 		m.cfg.RootFS.Unmount(id)
@@ -177,6 +180,7 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 	if err != nil {
 		return fail(err)
 	}
+	ph.mark("spec")
 	p := spec.process
 	proc := &libcontainer.Process{
 		Args: p.Args, Env: p.Env, Cwd: p.Cwd, Init: true,
@@ -210,12 +214,21 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 		lc.Destroy()
 		return fail(err)
 	}
-	if err := lc.Run(proc); err != nil {
+	ph.mark("io")
+	if err := lc.Start(proc); err != nil {
 		stdio.closeAll()
 		r.logs.close()
 		lc.Destroy()
 		return fail(err)
 	}
+	ph.mark("init")
+	if err := lc.Exec(); err != nil {
+		stdio.closeAll()
+		r.logs.close()
+		lc.Destroy()
+		return fail(err)
+	}
+	ph.mark("exec")
 	stdio.closeChild()
 	if rec.Config.Tty {
 		r.console, err = recvConsole(stdio.consoleParent)
@@ -257,7 +270,8 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 	c.notifyLocked()
 	c.mu.Unlock()
 	m.event(c, events.ActionStart, nil)
-	m.log.Debug("container started", "container", id, "pid", r.pid, "took", time.Since(began))
+	ph.mark("record")
+	m.log.Debug("container started", append([]any{"container", id, "pid", r.pid, "took", time.Since(began)}, ph.attrs...)...)
 	m.bg.Add(1)
 	go m.monitor(c, r)
 	if checked {
@@ -390,8 +404,10 @@ func (m *Manager) monitor(c *Container, r *run) {
 	defer m.bg.Done()
 	ps, _ := r.proc.Wait()
 	exited := time.Now()
+	ph := newPhases()
 	code := exitStatus(ps)
 	r.drain()
+	ph.mark("drain")
 	oom := false
 	if r.cg != nil {
 		if n, err := r.cg.OOMKillCount(); err == nil && n > 0 {
@@ -401,13 +417,16 @@ func (m *Manager) monitor(c *Container, r *run) {
 	if err := r.lc.Destroy(); err != nil {
 		m.log.Warn("destroy container runtime state", "container", c.rec.ID, "err", err)
 	}
+	ph.mark("destroy")
 	r.logs.close()
 	if err := m.cfg.RootFS.Unmount(c.rec.ID); err != nil {
 		m.log.Warn("unmount rootfs", "container", c.rec.ID, "err", err)
 	}
+	ph.mark("unmount")
 	if r.net != nil {
 		m.cfg.Networks.Leave(c.rec.ID)
 	}
+	ph.mark("network")
 
 	c.mu.Lock()
 	started := c.rec.State.StartedAt
@@ -442,7 +461,7 @@ func (m *Manager) monitor(c *Container, r *run) {
 	}
 	m.event(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
 	close(r.exited)
-	m.log.Debug("container exited", "container", c.rec.ID, "exitCode", code, "oom", oom, "recorded", time.Since(exited))
+	m.log.Debug("container exited", append([]any{"container", c.rec.ID, "exitCode", code, "oom", oom, "recorded", time.Since(exited)}, ph.attrs...)...)
 
 	switch {
 	case restart:
@@ -775,4 +794,19 @@ func (m *Manager) Resize(ref string, height, width uint) error {
 	}
 	m.event(c, events.ActionResize, map[string]string{"height": strconv.Itoa(int(height)), "width": strconv.Itoa(int(width))})
 	return nil
+}
+
+// phases times the steps of an operation for the debug log.
+type phases struct {
+	last  time.Time
+	attrs []any
+}
+
+func newPhases() *phases { return &phases{last: time.Now()} }
+
+// mark records the time since the previous mark under name.
+func (p *phases) mark(name string) {
+	now := time.Now()
+	p.attrs = append(p.attrs, name, now.Sub(p.last).Round(10*time.Microsecond))
+	p.last = now
 }

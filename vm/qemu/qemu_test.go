@@ -36,10 +36,10 @@ func TestBuildArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := strings.Join(args, " ")
-	for _, want := range []string{"-M q35", "-accel tcg", "-cpu max", "-no-reboot", "-kernel /k", "-initrd /i",
+	for _, want := range []string{"-M q35", "-accel tcg", "-cpu max,-erms", "-no-reboot", "-kernel /k", "-initrd /i",
 		"berth.engine=--insecure-registry=10.0.2.2:5000", "panic=-1", "name=berth.agent",
 		"path=/s/agent.sock,server=on,wait=off", "-qmp unix:/s/qmp.sock", "file=/s/data.img,if=virtio",
-		"path=/s/console.log,append=on", "vhost-vsock-pci,guest-cid=7",
+		"path=/s/console.log,append=on", "vhost-vsock-pci,guest-cid=7", "virtio-balloon-pci,free-page-reporting=on",
 		"berth.share=home:/home/u berth.share=ro:/y:ro", "memory-backend-memfd,id=mem,size=512M,share=on",
 		"socket,id=fs1,path=/s/fs1.sock", "vhost-user-fs-pci,queue-size=1024,chardev=fs1,tag=ro"} {
 		if !strings.Contains(line, want) {
