@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"archive/tar"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/miekg/dns"
 
 	"github.com/berth-dev/berth/internal/testkit"
 )
@@ -372,4 +374,53 @@ func TestNetworkConnectDisconnect(t *testing.T) {
 	}
 	e.d.Must("rm", "-f", "srv")
 	e.d.Must("network", "rm", "joinnet")
+}
+
+// TestUserNetworkDNSForwardsToDNSFlag: on a user network the container's
+// resolver is the embedded server, which answers container names and
+// host.docker.internal itself and forwards other names to --dns.
+func TestUserNetworkDNSForwardsToDNSFlag(t *testing.T) {
+	e := newNetEnv(t)
+	// An upstream resolver of our own on a loopback address no one else
+	// uses (the embedded server forwards from the host's namespace, port 53).
+	var b [3]byte
+	rand.Read(b[:])
+	upstream := fmt.Sprintf("127.%d.%d.%d", 100+b[0]%100, b[1], 1+b[2]%250)
+	pc, err := net.ListenPacket("udp4", upstream+":53")
+	if err != nil {
+		t.Skipf("cannot serve DNS on %s:53: %v", upstream, err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if q := r.Question[0]; q.Name == "outside.test." && q.Qtype == dns.TypeA {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, 20, 30, 40)})
+		} else if q.Name != "outside.test." {
+			m.SetRcode(r, dns.RcodeNameError)
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+
+	e.d.Must("network", "create", "dnsnet")
+	e.d.Must("run", "-d", "--name", "peer", "--network", "dnsnet", e.img, "sleep", "60")
+	peerIP, _ := field(inspect(t, e.d, "peer"), "NetworkSettings", "Networks", "dnsnet", "IPAddress").(string)
+	out := e.d.Must("run", "--rm", "--network", "dnsnet", "--dns", upstream, e.img, "sh", "-c",
+		"cat /etc/resolv.conf; nslookup outside.test; nslookup peer; grep host.docker.internal /etc/hosts; nslookup host.docker.internal")
+	mustContain(t, "resolv.conf", out, "nameserver 127.0.0.11\n")
+	if strings.Contains(out, "nameserver "+upstream) {
+		t.Fatalf("--dns on a user network should stay behind the embedded server:\n%s", out)
+	}
+	mustContain(t, "a name forwarded to --dns", out, "Address: 10.20.30.40")
+	mustContain(t, "a container's name", out, "Address: "+peerIP)
+	var gw string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[1] == "host.docker.internal" {
+			gw = f[0]
+		}
+	}
+	if gw == "" || strings.Count(out, gw) < 2 {
+		t.Fatalf("host.docker.internal from the embedded DNS does not match /etc/hosts (%q):\n%s", gw, out)
+	}
 }
