@@ -143,4 +143,5 @@ func (a *App) Ready() {
 			os.Rename(p+".tmp", p)
 		}
 	}
+	trimMemory()
 }

@@ -36,6 +36,7 @@ func main() {
 	if runtime.GOOS == "linux" && os.Getenv("WEBKIT_DISABLE_COMPOSITING_MODE") == "" {
 		os.Setenv("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
 	}
+	tuneWebKit()
 	hidden := flag.Bool("hidden", false, "start with only the tray icon (as at login)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))

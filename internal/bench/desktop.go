@@ -21,16 +21,30 @@ func init() {
 		Section: "Desktop", Name: "window ready (exec → first paint)", Unit: "ms", Target: "≤ 1 s",
 		Engines: []string{"berth"},
 		Run: func(b *Bench, e *Engine) ([]float64, error) {
+			return launchTimes(b, e, min(b.N, 10), true)
+		},
+	})
+	register(Scenario{
+		Section: "Desktop", Name: "CPU time until first paint (window + WebKit's processes; load-independent)", Unit: "ms", Target: "–",
+		Engines: []string{"berth"},
+		Run: func(b *Bench, e *Engine) ([]float64, error) {
 			var out []float64
-			for i := 0; i < min(b.N, 10); i++ {
-				w, err := launchWindow(b, e)
+			for i := 0; i < min(b.N, 5); i++ {
+				w, err := launchWindow(b, e, true)
 				if err != nil {
 					return nil, err
 				}
-				out = append(out, ms(w.ready))
+				out = append(out, ms(w.cpu))
 				w.stop()
 			}
 			return out, nil
+		},
+	})
+	register(Scenario{
+		Section: "Desktop", Name: "window ready, first launch (cold caches)", Unit: "ms", Target: "–",
+		Engines: []string{"berth"},
+		Run: func(b *Bench, e *Engine) ([]float64, error) {
+			return launchTimes(b, e, min(b.N, 5), false)
 		},
 	})
 	register(Scenario{
@@ -44,13 +58,26 @@ func init() {
 		Section: "Desktop", Name: "desktop process anonymous memory (RssAnon; the rest is shared libraries)", Unit: "MB", Target: "–",
 		Engines: []string{"berth"},
 		Run: func(b *Bench, e *Engine) ([]float64, error) {
-			w, err := launchWindow(b, e)
+			w, err := launchWindow(b, e, true)
 			if err != nil {
 				return nil, err
 			}
 			defer w.stop()
 			time.Sleep(3 * time.Second)
 			return []float64{statusKB(w.cmd.Process.Pid, "RssAnon:") / 1024}, nil
+		},
+	})
+	register(Scenario{
+		Section: "Desktop", Name: "desktop process PSS (shared pages divided among the processes mapping them)", Unit: "MB", Target: "–",
+		Engines: []string{"berth"},
+		Run: func(b *Bench, e *Engine) ([]float64, error) {
+			w, err := launchWindow(b, e, true)
+			if err != nil {
+				return nil, err
+			}
+			defer w.stop()
+			time.Sleep(3 * time.Second)
+			return []float64{rollupKB(w.cmd.Process.Pid, "Pss:") / 1024}, nil
 		},
 	})
 	register(Scenario{
@@ -65,13 +92,43 @@ func init() {
 type window struct {
 	cmd   *exec.Cmd
 	ready time.Duration
+	cpu   time.Duration // user+system time of the process tree at first paint
 	stop  func()
 }
 
-var benchDisplay *testkit.Display
+var (
+	benchDisplay *testkit.Display
+	// benchCache is the XDG cache every warm launch shares (Mesa's shader
+	// cache, fontconfig's, WebKit's), as a user's launches after the first do.
+	benchCache string
+)
 
-// launchWindow starts berth-desktop and waits for its first paint.
-func launchWindow(b *Bench, e *Engine) (*window, error) {
+// launchTimes launches the window n times and returns the times to first
+// paint. Warm launches share a cache folder, filled by one launch first
+// that is not counted; cold ones each start from an empty one.
+func launchTimes(b *Bench, e *Engine, n int, warm bool) ([]float64, error) {
+	if warm && benchCache == "" {
+		w, err := launchWindow(b, e, true)
+		if err != nil {
+			return nil, err
+		}
+		w.stop()
+	}
+	var out []float64
+	for i := 0; i < n; i++ {
+		w, err := launchWindow(b, e, warm)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ms(w.ready))
+		w.stop()
+	}
+	return out, nil
+}
+
+// launchWindow starts berth-desktop and waits for its first paint; warm
+// launches use the shared cache folder.
+func launchWindow(b *Bench, e *Engine, warm bool) (*window, error) {
 	if benchDisplay == nil {
 		d, err := testkit.StartXvfb(b.T)
 		if err != nil {
@@ -82,11 +139,18 @@ func launchWindow(b *Bench, e *Engine) (*window, error) {
 	bin := testkit.Binary(b.T, "berth-desktop")
 	home := b.T.TempDir()
 	ready := filepath.Join(home, "ready")
+	cache := filepath.Join(home, "cache")
+	if warm {
+		if benchCache == "" {
+			benchCache = b.T.TempDir()
+		}
+		cache = benchCache
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = append(os.Environ(), "DISPLAY="+benchDisplay.Name, "DOCKER_HOST="+e.Host, "BERTH_HOME="+home,
 		"BERTH_DESKTOP_READY_FILE="+ready, "XDG_CONFIG_HOME="+filepath.Join(home, "config"),
-		"XDG_CACHE_HOME="+filepath.Join(home, "cache"), "XDG_DATA_HOME="+filepath.Join(home, "data"),
+		"XDG_CACHE_HOME="+cache, "XDG_DATA_HOME="+filepath.Join(home, "data"),
 		"DBUS_SESSION_BUS_ADDRESS=disabled:")
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -108,6 +172,10 @@ func launchWindow(b *Bench, e *Engine) (*window, error) {
 	for {
 		if _, err := os.Stat(ready); err == nil {
 			w.ready = time.Since(start)
+			pid := cmd.Process.Pid
+			for _, p := range append([]int{pid}, descendants(pid)...) {
+				w.cpu += cpuTime(p)
+			}
 			return w, nil
 		}
 		if time.Since(start) > 60*time.Second {
@@ -120,7 +188,7 @@ func launchWindow(b *Bench, e *Engine) (*window, error) {
 
 // windowRSS measures one running window, 3 s after its first paint.
 func windowRSS(b *Bench, e *Engine, withHelpers bool) ([]float64, error) {
-	w, err := launchWindow(b, e)
+	w, err := launchWindow(b, e, true)
 	if err != nil {
 		return nil, err
 	}
@@ -134,8 +202,13 @@ func windowRSS(b *Bench, e *Engine, withHelpers bool) ([]float64, error) {
 }
 
 // statusKB reads one kB field of /proc/PID/status.
-func statusKB(pid int, field string) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func statusKB(pid int, field string) float64 { return procKB(pid, "status", field) }
+
+// rollupKB reads one kB field of /proc/PID/smaps_rollup.
+func rollupKB(pid int, field string) float64 { return procKB(pid, "smaps_rollup", field) }
+
+func procKB(pid int, file, field string) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
 		return 0
 	}
@@ -180,4 +253,21 @@ func descendants(pid int) []int {
 		}
 	}
 	return out
+}
+
+// cpuTime is a process's user+system time so far (/proc/PID/stat).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	// Fields 14 and 15 of stat (utime, stime), in clock ticks of 1/100 s.
+	u, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(u+st) * 10 * time.Millisecond
 }

@@ -1,0 +1,46 @@
+//go:build (desktop || bindings) && linux && webkit2_41
+
+package main
+
+// The window is one small local page: WebKit need not keep a browser's
+// caches, and the memory the start-up used and freed goes back to the
+// system once the page has painted.
+
+/*
+#cgo pkg-config: webkit2gtk-4.1
+#include <malloc.h>
+#include <webkit2/webkit2.h>
+
+static void berth_document_viewer(void) {
+	webkit_web_context_set_cache_model(webkit_web_context_get_default(), WEBKIT_CACHE_MODEL_DOCUMENT_VIEWER);
+}
+*/
+import "C"
+
+import (
+	"os"
+	"runtime/debug"
+)
+
+// tuneWebKit runs before wails.Run (before the web process starts).
+func tuneWebKit() {
+	// GTK's own GL (GdkGLContext) is never used: the page is painted by
+	// WebKit, which sets up its own EGL.
+	setDefault("GDK_GL", "disable")
+	// Frames come from WebKit's CPU painter (no GPU, see main.go): shared
+	// memory carries them to the window without setting up DMA-BUF/GBM.
+	setDefault("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+	C.berth_document_viewer()
+}
+
+// trimMemory returns freed heap pages (C and Go) to the system.
+func trimMemory() {
+	C.malloc_trim(0)
+	debug.FreeOSMemory()
+}
+
+func setDefault(k, v string) {
+	if os.Getenv(k) == "" {
+		os.Setenv(k, v)
+	}
+}
