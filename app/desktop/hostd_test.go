@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/app/config"
+	"github.com/berth-dev/berth/app/hostagent"
 	"github.com/berth-dev/berth/app/hostagent/hostapi"
 	"github.com/berth-dev/berth/internal/testkit"
 )
@@ -43,6 +44,7 @@ func TestWithHostd(t *testing.T) {
 			t.Logf("hostd log:\n%s", lastLines(string(log), 40))
 		}
 		endHostd(t, paths)
+		testkit.RemoveCgroup("/berth-" + hostagent.MachineName(paths))
 		os.RemoveAll(home)
 	})
 

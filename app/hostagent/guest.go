@@ -86,6 +86,10 @@ func exists(p string) bool {
 
 // machineName names the machine's host-wide resources: "berth" for the
 // default home, else one per home.
+// MachineName is the name of the machine of a home; the native driver's
+// engine puts its containers under the cgroup "/berth-" + MachineName.
+func MachineName(p config.Paths) string { return machineName(p) }
+
 func machineName(p config.Paths) string {
 	if home, err := os.UserHomeDir(); err == nil && filepath.Clean(p.Home) == filepath.Join(home, ".berth") {
 		return "berth"

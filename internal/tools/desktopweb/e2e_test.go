@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/app/config"
+	"github.com/berth-dev/berth/app/hostagent"
 	"github.com/berth-dev/berth/internal/testkit"
 )
 
@@ -140,6 +141,7 @@ func startHostd(t *testing.T) config.Paths {
 		if err := run("stop", "-f"); err != nil {
 			t.Error(err)
 		}
+		testkit.RemoveCgroup("/berth-" + hostagent.MachineName(paths))
 		os.RemoveAll(home)
 	})
 	if err := run("start"); err != nil {
