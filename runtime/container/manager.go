@@ -670,9 +670,28 @@ func (m *Manager) Close(ctx context.Context) error {
 	go func() { m.bg.Wait(); close(done) }()
 	select {
 	case <-done:
+		m.removeCgroupParent()
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("containers: shutdown: %w", ctx.Err())
+	}
+}
+
+// removeCgroupParent removes the engine's cgroup parent from every
+// hierarchy once its containers are gone, so that engines started and
+// stopped on a host (the native driver, tests) leave no cgroups behind.
+// rmdir only removes an empty cgroup: a container still running under the
+// parent keeps it.
+func (m *Manager) removeCgroupParent() {
+	if filepath.Clean(m.cfg.CgroupParent) == "/" {
+		return
+	}
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", m.cfg.CgroupParent))
+	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", m.cfg.CgroupParent))
+	for _, d := range dirs {
+		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			m.log.Debug("cgroup parent kept", "dir", d, "err", err)
+		}
 	}
 }
 

@@ -701,3 +701,33 @@ func waitComm(t *testing.T, pid int, comm string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// An engine that shuts down leaves no cgroup behind: its containers' are
+// removed as they stop, its parent when it closes.
+func TestCloseRemovesTheCgroupParent(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id, _, err := e.m.Create(ctx, cmd("sleep", "60"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	parents := func() []string {
+		dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", e.cfg.CgroupParent))
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", e.cfg.CgroupParent)); err == nil {
+			dirs = append(dirs, filepath.Join("/sys/fs/cgroup", e.cfg.CgroupParent))
+		}
+		return dirs
+	}
+	if len(parents()) == 0 {
+		t.Fatal("a running container made no cgroup under the parent")
+	}
+	if err := e.m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := parents(); len(left) != 0 {
+		t.Fatalf("cgroup parent left after close: %v", left)
+	}
+}
