@@ -46,7 +46,7 @@ const (
 )
 
 // moduleGroups are modules.txt's sections, in the order pid1 loads them.
-var moduleGroups = []string{"boot", "vsock", "net", "shares", "engine", "late"}
+var moduleGroups = []string{"boot", "nft", "vsock", "net", "shares", "engine", "late"}
 
 // The packages the image is made of; the kernel meta package is resolved to
 // the versioned one it depends on.

@@ -14,7 +14,7 @@ import (
 )
 
 // moduleList is the load order of a group of build/guest/modules.txt
-// (boot, vsock, net, shares, engine, late), written by build/guest.
+// (boot, nft, vsock, net, shares, engine, late), written by build/guest.
 func moduleList(group string) string { return "/etc/berth/modules." + group }
 
 // loadModules loads the modules listed in list with finit_module. The list

@@ -123,6 +123,15 @@ func (p *Init) run() {
 		p.log.Error("control API", "err", err)
 	}
 	go p.serveHost()
+	// The engine opens nftables first thing (see modules.txt): loaded
+	// while the disk mounts.
+	nft := make(chan struct{})
+	go func() {
+		defer close(nft)
+		if err := loadModules(moduleList("nft")); err != nil {
+			p.log.Warn("nftables modules", "err", err)
+		}
+	}()
 
 	formatted, err := setupDisk(cfg.DataDisk)
 	grown := false
@@ -151,6 +160,7 @@ func (p *Init) run() {
 		close(p.netDone)
 		select {}
 	}
+	<-nft
 	p.engine.open(gate)
 	// The network comes up and shared folders are mounted while the engine
 	// starts; the host waits for them (Health.NetworkPending,

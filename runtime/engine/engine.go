@@ -9,6 +9,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -63,25 +64,37 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Under emulation opening the state is much of a boot: each part's
+	// time goes to the debug log.
+	var took []any
+	t := time.Now()
+	lap := func(part string) {
+		took = append(took, part, time.Since(t).Round(time.Millisecond))
+		t = time.Now()
+	}
 	snaps, err := snapshot.Open(filepath.Join(cfg.Root, "snapshot"))
 	if err != nil {
 		return nil, fmt.Errorf("engine: snapshots: %w", err)
 	}
+	lap("snapshots")
 	bus := events.New()
 	images, err := image.New(image.Options{Root: filepath.Join(cfg.Root, "image"), Snapshots: snaps,
 		Events: bus, InsecureRegistries: cfg.InsecureRegistries})
 	if err != nil {
 		return nil, fmt.Errorf("engine: images: %w", err)
 	}
+	lap("images")
 	networks, err := network.New(network.Config{Root: filepath.Join(cfg.Root, "network"), HostGateway: cfg.HostGatewayIP, Events: bus})
 	if err != nil {
 		return nil, fmt.Errorf("engine: networks: %w", err)
 	}
+	lap("networks")
 	volumes, err := volume.New(filepath.Join(cfg.Root, "volumes"), bus, nil)
 	if err != nil {
 		networks.Close()
 		return nil, fmt.Errorf("engine: volumes: %w", err)
 	}
+	lap("volumes")
 	containers, err := container.New(ctx, container.Config{
 		Root:         filepath.Join(cfg.Root, "containers"),
 		RuntimeRoot:  filepath.Join(cfg.Root, "runtime"),
@@ -100,11 +113,14 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	images.SetInUse(containers.ImageUsers)
 	// A volume a container mounts cannot be removed.
 	volumes.SetInUse(containers.VolumeUsers)
+	lap("containers")
 	builds, err := build.New(build.Config{Root: filepath.Join(cfg.Root, "build"), Images: images, Snapshots: snaps, Containers: containers})
 	if err != nil {
 		networks.Close()
 		return nil, fmt.Errorf("engine: builder: %w", err)
 	}
+	lap("builds")
+	slog.Debug("engine state opened", took...)
 	return &Engine{Config: cfg, Events: bus, Snapshots: snaps, Images: images, Containers: containers, Builds: builds,
 		Networks: networks, Volumes: volumes, Started: time.Now(), ID: id}, nil
 }
