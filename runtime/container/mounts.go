@@ -3,7 +3,9 @@
 package container
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -223,7 +225,9 @@ func (m *Manager) createMounts(plans []mountPlan, rootfs string) (mps []ctr.Moun
 		mp := ctr.MountPoint{Type: p.typ, Destination: p.dest, RW: p.rw, Mode: p.mode, Propagation: p.propagation}
 		switch p.typ {
 		case mount.TypeBind:
-			if p.createBind {
+			// A missing -v source becomes a directory; one that exists,
+			// a file included (-v /run/docker.sock:…), is used as it is.
+			if _, serr := os.Stat(p.source); p.createBind && errors.Is(serr, fs.ErrNotExist) {
 				if err := os.MkdirAll(p.source, 0o755); err != nil {
 					return nil, errdefs.InvalidArgument("error while creating mount source path '%s': %v", p.source, err)
 				}

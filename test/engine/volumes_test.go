@@ -88,6 +88,11 @@ func TestBindMountsAndTmpfs(t *testing.T) {
 	if r.Code == 0 || r.Stdout != "from host\n" || !strings.Contains(r.Stderr, "Read-only file system") {
 		t.Fatalf("read-only bind: exit %d %q %q", r.Code, r.Stdout, r.Stderr)
 	}
+	// A file given to -v (as `-v /var/run/docker.sock:…` is) is bound as a
+	// file, not taken for a directory to create.
+	if out := e.d.Must("run", "--rm", "-v", filepath.Join(dir, "in")+":/etc/in.txt:ro", e.ref, "cat", "/etc/in.txt"); out != "from host\n" {
+		t.Fatalf("file bind: %q", out)
+	}
 	e.d.Must("run", "--rm", "--mount", "type=bind,source="+dir+",target=/mnt", e.ref, "sh", "-c", "echo written > /mnt/out")
 	if b, _ := os.ReadFile(filepath.Join(dir, "out")); string(b) != "written\n" {
 		t.Fatalf("rw bind: %q", b)
