@@ -420,9 +420,6 @@ func TestHelloImage(t *testing.T) {
 	if got := strings.TrimSpace(out); got != `linux/amd64 ["cat","/usr/share/berth/hello.txt"]` {
 		t.Fatalf("berth/hello: %s", got)
 	}
-	if !canCreateContainers(t, a) {
-		t.Skip("the engine cannot run containers yet (no /containers/create): the greeting is not checked")
-	}
 	r := d.Run(nil, "run", "--rm", "berth/hello")
 	if r.Code != 0 {
 		t.Fatalf("docker run --rm berth/hello: exit %d: %s", r.Code, r.Stderr)
@@ -430,25 +427,9 @@ func TestHelloImage(t *testing.T) {
 	mustContain(t, "hello", r.Stdout, "Hello from Berth!")
 }
 
-// canCreateContainers reports whether the engine serves POST
-// /containers/create (the docker CLI reads a 404 there as "no such image").
-func canCreateContainers(t *testing.T, a *testkit.Agent) bool {
-	t.Helper()
-	resp, err := a.HTTPClient().Post("http://berth/containers/create", "application/json", strings.NewReader("{"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return !(resp.StatusCode == 404 && strings.Contains(string(b), "page not found"))
-}
-
 // rmi follows dockerd's rules for images containers use.
 func TestRemoveImageInUse(t *testing.T) {
 	e := newImageEnv(t)
-	if !canCreateContainers(t, e.agent) {
-		t.Skip("the engine cannot create containers yet (no /containers/create)")
-	}
 	e.d.Must("pull", e.ref)
 	id := strings.TrimSpace(e.d.Must("image", "inspect", "--format", "{{.Id}}", e.ref))
 	short := strings.TrimPrefix(id, "sha256:")[:12]
@@ -676,9 +657,6 @@ func fileExists(p string) bool {
 // pushes and pulls like any other.
 func TestCommitContainer(t *testing.T) {
 	e := newImageEnv(t)
-	if !canCreateContainers(t, e.agent) {
-		t.Skip("the engine cannot create containers yet (no /containers/create)")
-	}
 	e.d.Must("pull", e.ref)
 	cid := strings.TrimSpace(e.d.Must("run", "-d", e.ref, "sh", "-c", "echo committed > /made && rm /etc/group && sleep 60"))
 	t.Cleanup(func() { e.d.Run(nil, "rm", "-f", cid) })
