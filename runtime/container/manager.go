@@ -338,9 +338,12 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (string, []str
 		hc.RestartPolicy.Name = ctr.RestartPolicyDisabled
 	}
 
+	if hc.UTSMode.IsHost() && cfg.Hostname != "" {
+		return "", nil, errdefs.InvalidArgument("conflicting options: hostname and the UTS mode")
+	}
 	id := stringid.GenerateRandomID()
 	if cfg.Hostname == "" {
-		if hc.NetworkMode.IsHost() {
+		if hc.NetworkMode.IsHost() || hc.UTSMode.IsHost() {
 			cfg.Hostname, _ = os.Hostname()
 		} else {
 			cfg.Hostname = id[:12]

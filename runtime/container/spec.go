@@ -101,8 +101,12 @@ func (m *Manager) buildSpec(rec *record, rootfs string, dir string, sb *bnet.San
 	}
 	spec.Mounts = append(spec.Mounts, vols...)
 
-	spec.Linux.Namespaces = []specs.LinuxNamespace{
-		{Type: specs.MountNamespace}, {Type: specs.UTSNamespace}, {Type: specs.IPCNamespace}, {Type: specs.PIDNamespace},
+	spec.Linux.Namespaces, err = m.namespaces(hc)
+	if err != nil {
+		return nil, err
+	}
+	if hc.UTSMode.IsHost() {
+		spec.Hostname = "" // the host's own: no UTS namespace to name
 	}
 	switch {
 	case sb != nil && sb.Host, sb == nil && hc.NetworkMode.IsHost():
@@ -427,6 +431,51 @@ func resources(hc *ctr.HostConfig) (*specs.LinuxResources, error) {
 	return out, nil
 }
 
+// namespaces lists the namespaces a container gets besides its network's:
+// its own mount namespace, and a UTS, IPC and PID namespace of its own
+// (private, the default), none of its own (host: the engine's) or another
+// running container's (container:NAME, for --pid and --ipc).
+func (m *Manager) namespaces(hc *ctr.HostConfig) ([]specs.LinuxNamespace, error) {
+	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
+	for _, x := range []struct {
+		typ      specs.LinuxNamespaceType
+		proc     string // its name in /proc/PID/ns
+		host     bool
+		joinName string // container:NAME
+	}{
+		{specs.UTSNamespace, "uts", hc.UTSMode.IsHost(), ""},
+		{specs.IPCNamespace, "ipc", hc.IpcMode.IsHost(), hc.IpcMode.Container()},
+		{specs.PIDNamespace, "pid", hc.PidMode.IsHost(), hc.PidMode.Container()},
+	} {
+		switch {
+		case x.host:
+		case x.joinName != "":
+			pid, err := m.runningPid(x.joinName)
+			if err != nil {
+				return nil, fmt.Errorf("join the %s namespace of %s: %w", x.proc, x.joinName, err)
+			}
+			ns = append(ns, specs.LinuxNamespace{Type: x.typ, Path: fmt.Sprintf("/proc/%d/ns/%s", pid, x.proc)})
+		default:
+			ns = append(ns, specs.LinuxNamespace{Type: x.typ})
+		}
+	}
+	return ns, nil
+}
+
+// runningPid is the host PID of a running container's init.
+func (m *Manager) runningPid(ref string) (int, error) {
+	c, err := m.Get(ref)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.run == nil || c.run.pid == 0 {
+		return 0, errdefs.Conflict("container %s is not running", ref)
+	}
+	return c.run.pid, nil
+}
+
 // validateHostConfig rejects what the engine cannot honour, at create time,
 // with the message dockerd gives where it has one.
 func validateHostConfig(hc *ctr.HostConfig) error {
@@ -463,6 +512,15 @@ func validateHostConfig(hc *ctr.HostConfig) error {
 		if ip != "host-gateway" && net.ParseIP(ip) == nil {
 			return errdefs.InvalidArgument("invalid IP address in extra host %q", h)
 		}
+	}
+	if !hc.PidMode.Valid() {
+		return errdefs.InvalidArgument("invalid PID mode: %s", hc.PidMode)
+	}
+	if !hc.IpcMode.Valid() {
+		return errdefs.InvalidArgument("invalid IPC mode: %s", hc.IpcMode)
+	}
+	if !hc.UTSMode.Valid() {
+		return errdefs.InvalidArgument("invalid UTS mode: %s", hc.UTSMode)
 	}
 	if hc.Init != nil && *hc.Init {
 		return errdefs.NotImplemented("--init is not supported: run your own init as the entrypoint")

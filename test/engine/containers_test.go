@@ -576,3 +576,58 @@ func TestNoLeaksThroughTheAPI(t *testing.T) {
 		t.Fatalf("runtime state left: %d", len(ents))
 	}
 }
+
+// --pid, --ipc and --uts: a namespace of the container's own by default,
+// the host's with host, another running container's with container:NAME.
+func TestNamespaceModes(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	hostNS := func(kind string) string {
+		l, err := os.Readlink("/proc/self/ns/" + kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	inside := func(kind string, args ...string) string {
+		a := append([]string{"run", "--rm"}, args...)
+		return strings.TrimSpace(e.d.Must(append(a, e.ref, "readlink", "/proc/self/ns/"+kind)...))
+	}
+	for _, kind := range []string{"pid", "ipc", "uts"} {
+		if got := inside(kind); got == hostNS(kind) {
+			t.Errorf("default: the host's %s namespace %s", kind, got)
+		}
+		if got := inside(kind, "--"+kind, "host"); got != hostNS(kind) {
+			t.Errorf("--%s host: %s, the host's is %s", kind, got, hostNS(kind))
+		}
+	}
+	// With the host's PID namespace the container sees the host's processes.
+	if out := e.d.Must("run", "--rm", "--pid", "host", e.ref, "cat", "/proc/1/comm"); out == "sh\n" || out == "cat\n" {
+		t.Errorf("--pid host: PID 1 is %q", out)
+	}
+	host, _ := os.Hostname()
+	if got := strings.TrimSpace(e.d.Must("run", "--rm", "--uts", "host", e.ref, "hostname")); got != host {
+		t.Errorf("--uts host: hostname %q, want %q", got, host)
+	}
+	e.d.Fail("run", "--rm", "--uts", "host", "-h", "other", e.ref, "true")
+
+	e.d.Must("run", "-d", "--name", "nsowner", e.ref, "sleep", "60")
+	defer e.d.Run(nil, "rm", "-f", "nsowner")
+	for _, kind := range []string{"pid", "ipc"} {
+		want := strings.TrimSpace(e.d.Must("exec", "nsowner", "readlink", "/proc/self/ns/"+kind))
+		if got := inside(kind, "--"+kind, "container:nsowner"); got != want {
+			t.Errorf("--%s container:nsowner: %s, want %s", kind, got, want)
+		}
+	}
+	// Sharing its PID namespace, a container sees the other's sleep.
+	if out := e.d.Must("run", "--rm", "--pid", "container:nsowner", e.ref, "ps", "-o", "comm"); !strings.Contains(out, "sleep") {
+		t.Errorf("--pid container:nsowner: ps shows %q", out)
+	}
+	e.d.Must("stop", "-t", "0", "nsowner")
+	if r := e.d.Run(nil, "run", "--rm", "--pid", "container:nsowner", e.ref, "true"); r.Code == 0 || !strings.Contains(r.Stderr, "not running") {
+		t.Errorf("joining a stopped container's PID namespace: %+v", r)
+	}
+	if r := e.d.Run(nil, "run", "--rm", "--pid", "container:nobody-here", e.ref, "true"); r.Code == 0 || !strings.Contains(r.Stderr, "nobody-here") {
+		t.Errorf("joining a missing container's PID namespace: %+v", r)
+	}
+}
