@@ -58,26 +58,14 @@ func init() {
 		Section: "Desktop", Name: "desktop process anonymous memory (RssAnon; the rest is shared libraries)", Unit: "MB", Target: "–",
 		Engines: []string{"berth"},
 		Run: func(b *Bench, e *Engine) ([]float64, error) {
-			w, err := launchWindow(b, e, true)
-			if err != nil {
-				return nil, err
-			}
-			defer w.stop()
-			time.Sleep(3 * time.Second)
-			return []float64{statusKB(w.cmd.Process.Pid, "RssAnon:") / 1024}, nil
+			return settledWindow(b, e, func(pid int) float64 { return statusKB(pid, "RssAnon:") / 1024 })
 		},
 	})
 	register(Scenario{
 		Section: "Desktop", Name: "desktop process PSS (shared pages divided among the processes mapping them)", Unit: "MB", Target: "–",
 		Engines: []string{"berth"},
 		Run: func(b *Bench, e *Engine) ([]float64, error) {
-			w, err := launchWindow(b, e, true)
-			if err != nil {
-				return nil, err
-			}
-			defer w.stop()
-			time.Sleep(3 * time.Second)
-			return []float64{rollupKB(w.cmd.Process.Pid, "Pss:") / 1024}, nil
+			return settledWindow(b, e, func(pid int) float64 { return rollupKB(pid, "Pss:") / 1024 })
 		},
 	})
 	register(Scenario{
@@ -188,17 +176,25 @@ func launchWindow(b *Bench, e *Engine, warm bool) (*window, error) {
 
 // windowRSS measures one running window, 3 s after its first paint.
 func windowRSS(b *Bench, e *Engine, withHelpers bool) ([]float64, error) {
+	return settledWindow(b, e, func(pid int) float64 {
+		pids := []int{pid}
+		if withHelpers {
+			pids = append(pids, descendants(pid)...)
+		}
+		return RSS(pids)
+	})
+}
+
+// settledWindow launches a window and takes measure of its process 3 s
+// after the first paint.
+func settledWindow(b *Bench, e *Engine, measure func(pid int) float64) ([]float64, error) {
 	w, err := launchWindow(b, e, true)
 	if err != nil {
 		return nil, err
 	}
 	defer w.stop()
 	time.Sleep(3 * time.Second)
-	pids := []int{w.cmd.Process.Pid}
-	if withHelpers {
-		pids = append(pids, descendants(w.cmd.Process.Pid)...)
-	}
-	return []float64{RSS(pids)}, nil
+	return []float64{measure(w.cmd.Process.Pid)}, nil
 }
 
 // statusKB reads one kB field of /proc/PID/status.
