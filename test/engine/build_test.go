@@ -637,10 +637,7 @@ func TestBuildsLeakNothing(t *testing.T) {
 	type counts struct{ mounts, fds, goroutines int }
 	count := func() counts {
 		var c counts
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
-		// Only the engine's own mounts: other engines' tests mount and
-		// unmount in this namespace meanwhile.
-		c.mounts = strings.Count(string(b), e.agent.Root)
+		c.mounts = engineMounts(pid, e.agent.Root)
 		var info struct{ NFd, NGoroutines int }
 		json.Unmarshal([]byte(e.d.Must("info", "--format", "{{json .}}")), &info)
 		c.fds, c.goroutines = info.NFd, info.NGoroutines

@@ -555,10 +555,7 @@ func TestNoLeaksThroughTheAPI(t *testing.T) {
 	pid := e.agent.Pid()
 	count := func() (fds, mounts int) {
 		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
-		// Only the engine's own mounts: tests of other engines run at the
-		// same time in this mount namespace.
-		return len(ents), strings.Count(string(b), e.agent.Root)
+		return len(ents), engineMounts(pid, e.agent.Root)
 	}
 	fds, mounts := count()
 	for i := 0; i < 10; i++ {

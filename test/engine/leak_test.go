@@ -83,8 +83,7 @@ func TestNetworkCyclesLeakNothing(t *testing.T) {
 			}
 		}
 		c.rules = nftRules(t, "berth-"+tag)
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
-		c.mounts = strings.Count(string(b), root) // other engines' mounts come and go meanwhile
+		c.mounts = engineMounts(pid, root)
 		cg, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup/memory", cgroupParent))
 		cg2, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", cgroupParent))
 		for _, d := range append(cg, cg2...) {
