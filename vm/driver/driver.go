@@ -148,6 +148,34 @@ func Names() []string {
 	return out
 }
 
+// ErrEnded is WaitEngine's answer when the machine ended before its engine
+// answered; the driver knows why.
+var ErrEnded = errors.New("machine ended")
+
+// WaitEngine pings a starting machine's engine until it answers, each ping
+// bounded by try and the next one every apart. It returns ErrEnded once
+// ended is closed (a nil channel: never), and ctx's cause with the last
+// ping's error once ctx ends.
+func WaitEngine(ctx context.Context, d interface {
+	DialGuest(ctx context.Context, port uint32) (net.Conn, error)
+}, ended <-chan struct{}, try, every time.Duration) error {
+	for {
+		pctx, cancel := context.WithTimeout(ctx, try)
+		err := PingEngine(pctx, d)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ended:
+			return ErrEnded
+		case <-ctx.Done():
+			return fmt.Errorf("engine did not answer: %w (last: %v)", context.Cause(ctx), err)
+		case <-time.After(every):
+		}
+	}
+}
+
 // PingEngine does GET /_ping on the guest's engine port, as the docker CLI
 // does first; drivers use it to tell that a machine is up.
 func PingEngine(ctx context.Context, d interface {

@@ -2,6 +2,7 @@ package native
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -100,24 +101,14 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) error {
 		close(done)
 	}()
 
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := driver.PingEngine(pctx, d)
-		cancel()
-		if err == nil {
-			break
-		}
-		select {
-		case <-done:
-			d.mu.Lock()
-			why := d.exit
-			d.mu.Unlock()
-			return fmt.Errorf("start %s: %s", m.Name, why)
-		case <-ctx.Done():
-			d.Stop(context.Background(), true)
-			return fmt.Errorf("start %s: engine did not answer: %w (last: %v)", m.Name, context.Cause(ctx), err)
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := driver.WaitEngine(ctx, d, done, 2*time.Second, 20*time.Millisecond); errors.Is(err, driver.ErrEnded) {
+		d.mu.Lock()
+		why := d.exit
+		d.mu.Unlock()
+		return fmt.Errorf("start %s: %s", m.Name, why)
+	} else if err != nil {
+		d.Stop(context.Background(), true)
+		return fmt.Errorf("start %s: %w", m.Name, err)
 	}
 	d.mu.Lock()
 	if d.done == done && d.state == driver.Starting {

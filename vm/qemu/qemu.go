@@ -206,17 +206,8 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 		return err
 	}
 	d.log.Debug("QMP connected", "since_start", time.Since(t0))
-	for {
-		pctx, pcancel := context.WithTimeout(sctx, 5*time.Second)
-		err := driver.PingEngine(pctx, d)
-		pcancel()
-		if err == nil {
-			break
-		}
-		if sctx.Err() != nil {
-			return fmt.Errorf("engine did not answer: %w (last: %v)", context.Cause(sctx), err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := driver.WaitEngine(sctx, d, nil, 5*time.Second, 20*time.Millisecond); err != nil {
+		return err
 	}
 	ready := time.Since(t0)
 	// The guest clock starts from the RTC (whole seconds); set it exactly.

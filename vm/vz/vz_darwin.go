@@ -127,18 +127,8 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 		case <-sctx.Done():
 		}
 	}()
-	for {
-		pctx, pcancel := context.WithTimeout(sctx, 5*time.Second)
-		err := driver.PingEngine(pctx, d)
-		pcancel()
-		if err == nil {
-			break
-		}
-		if sctx.Err() != nil {
-			return fmt.Errorf("engine did not answer: %w (last: %v; see %s)", context.Cause(sctx), err,
-				filepath.Join(m.StateDir, driver.ConsoleLog))
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := driver.WaitEngine(sctx, d, nil, 5*time.Second, 20*time.Millisecond); err != nil {
+		return fmt.Errorf("%w; see %s", err, filepath.Join(m.StateDir, driver.ConsoleLog))
 	}
 	// A booted guest's clock starts from the RTC in whole seconds; a
 	// resumed one is as old as the saved state. Set it exactly either way.

@@ -176,20 +176,10 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	}()
 
 	t0 := time.Now()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := driver.PingEngine(pctx, d)
-		cancel()
-		if err == nil {
-			break
-		}
-		select {
-		case <-done:
-			return errors.New(d.status().Exit)
-		case <-ctx.Done():
-			return fmt.Errorf("engine did not answer: %w (last: %v)", context.Cause(ctx), err)
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := driver.WaitEngine(ctx, d, done, 2*time.Second, 50*time.Millisecond); errors.Is(err, driver.ErrEnded) {
+		return errors.New(d.status().Exit)
+	} else if err != nil {
+		return err
 	}
 	d.mu.Lock()
 	if d.done == done && d.state == driver.Starting {
