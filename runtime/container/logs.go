@@ -215,6 +215,18 @@ func (lw *logWriter) waitChan() (<-chan struct{}, bool) {
 	return lw.wake, lw.closed
 }
 
+// holdRotation runs f while no rotation can rename the log files (lw nil:
+// no writer), so that f sees path, path.1, … as one consistent chain: a
+// reader that stats them during a rotation can take one file for another
+// and skip a whole file of lines.
+func (lw *logWriter) holdRotation(f func()) {
+	if lw != nil {
+		lw.mu.Lock()
+		defer lw.mu.Unlock()
+	}
+	f()
+}
+
 // LogsOptions select what ReadLogs returns, as the /logs endpoint's query.
 type LogsOptions struct {
 	Stdout, Stderr bool
@@ -254,17 +266,20 @@ func (m *Manager) Logs(ctx context.Context, ref string, opts LogsOptions, fn fun
 			f.Close()
 		}
 	}()
-	rotated, _ := filepath.Glob(path + ".*")
-	for i := len(rotated); i >= 1; i-- {
-		if f, err := os.Open(rotatedPath(path, i)); err == nil {
-			files = append(files, f)
+	var cur *os.File
+	lw.holdRotation(func() {
+		rotated, _ := filepath.Glob(path + ".*")
+		for i := len(rotated); i >= 1; i-- {
+			if f, err := os.Open(rotatedPath(path, i)); err == nil {
+				files = append(files, f)
+			}
 		}
-	}
-	cur, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) && opts.Follow && lw != nil {
-		// Started but nothing written yet: the file appears on first output.
-		cur, err = os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o640)
-	}
+		cur, err = os.Open(path)
+		if errors.Is(err, os.ErrNotExist) && opts.Follow && lw != nil {
+			// Started but nothing written yet: the file appears on first output.
+			cur, err = os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o640)
+		}
+	})
 	if err == nil {
 		files = append(files, cur)
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -366,7 +381,9 @@ func (m *Manager) Logs(ctx context.Context, ref string, opts LogsOptions, fn fun
 		}
 		// Rotated: what was written to the old file has been read; go on
 		// with the one written after it.
-		if f := nextLogFile(path, cur); f != nil {
+		var next *os.File
+		lw.holdRotation(func() { next = nextLogFile(path, cur) })
+		if f := next; f != nil {
 			files = append(files, f)
 			cur, r, pending = f, bufio.NewReaderSize(f, 64<<10), nil
 			continue
