@@ -19,6 +19,7 @@ import "C"
 
 import (
 	"os"
+	"path/filepath"
 	"runtime/debug"
 )
 
@@ -30,6 +31,11 @@ func tuneWebKit() {
 	// Frames come from WebKit's CPU painter (no GPU, see main.go): shared
 	// memory carries them to the window without setting up DMA-BUF/GBM.
 	setDefault("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+	// WebKit's UI process opens an EGL display only to learn which DRM
+	// render node to hand the web process. That loads the GL driver (Mesa
+	// and its libLLVM: 50 MB of the window's resident memory) into a process
+	// that never draws with GL. Naming the node ourselves skips the probe.
+	setDefault("WEBKIT_WEB_RENDER_DEVICE_FILE", renderNode())
 	C.berth_document_viewer()
 }
 
@@ -37,6 +43,17 @@ func tuneWebKit() {
 func trimMemory() {
 	C.malloc_trim(0)
 	debug.FreeOSMemory()
+}
+
+// renderNode is the first DRM render node, as WebKit's own fallback picks
+// it. With none (no GPU) it names a file that is no DRM device: the web
+// process then finds no device and paints with its surfaceless display, as
+// it does when the probe finds none.
+func renderNode() string {
+	if nodes, _ := filepath.Glob("/dev/dri/renderD*"); len(nodes) > 0 {
+		return nodes[0]
+	}
+	return os.DevNull
 }
 
 func setDefault(k, v string) {

@@ -4,12 +4,14 @@ package desktop_test
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,6 +119,14 @@ func TestWindow(t *testing.T) {
 	// The page is drawn: the nav's light panel and the accent-blue
 	// "Run hello" button of the first-run card are on screen.
 	time.Sleep(500 * time.Millisecond) // let the engine's lists arrive
+	// The web process paints; the window process draws no GL and must not
+	// load a GL driver (Mesa's DRI driver and its libLLVM, 50 MB resident)
+	// to find a render node for it (webkit_linux.go).
+	if maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", app.Process.Pid)); err != nil {
+		t.Fatal(err)
+	} else if m := regexp.MustCompile(`\S*(_dri\.so|libgallium|libLLVM)\S*`).Find(maps); m != nil {
+		t.Errorf("the window process mapped a GL driver: %s", m)
+	}
 	geo := xdotool(t, d, "getwindowgeometry", "--shell", win)
 	wx, wy := shellInt(geo, "X"), shellInt(geo, "Y")
 	shot := screenshot(t, d)
