@@ -407,6 +407,9 @@ func TestVMEndToEnd(t *testing.T) {
 		if out := b.must("shell", "--", "sh", "-c", "mount | grep ' /data '"); !strings.Contains(out, "ext4") {
 			t.Fatalf("data disk: %q", out)
 		}
+		if out := b.must("shell", "--", "grep", "cgroup2", "/proc/self/mountinfo"); !strings.Contains(out, "nsdelegate,favordynmods") {
+			t.Fatalf("cgroup2 mount: %q", out)
+		}
 	})
 	t.Run("logs", func(t *testing.T) {
 		if out := b.must("logs", "--source", "agent", "-n", "100"); !strings.Contains(out, "engine ready") {
