@@ -25,14 +25,12 @@ func init() {
 type Driver struct {
 	log *slog.Logger
 
-	mu       sync.Mutex // guards the fields below
-	m        *driver.Machine
-	cmd      *exec.Cmd
-	state    driver.State
-	exit     string
-	started  time.Time
-	done     chan struct{} // closed when the process has exited
-	stopping bool
+	life driver.Lifecycle // state, exit; see its lock order
+
+	mu   sync.Mutex // guards the fields below
+	m    *driver.Machine
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
 }
 
 // New returns a stopped native driver.
@@ -40,7 +38,7 @@ func New(log *slog.Logger) *Driver {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Driver{log: log, state: driver.Stopped}
+	return &Driver{log: log}
 }
 
 // Info implements driver.Driver.
@@ -53,24 +51,22 @@ func Socket(m *driver.Machine) string { return filepath.Join(m.StateDir, "run", 
 
 // Start implements driver.Driver: it runs `berth-agent --root STATE/root
 // --host unix://STATE/run/docker.sock` and waits for /_ping.
-func (d *Driver) Start(ctx context.Context, m *driver.Machine) error {
-	d.mu.Lock()
-	if d.state != driver.Stopped {
-		d.mu.Unlock()
-		return fmt.Errorf("start %s: machine is %s", m.Name, d.state)
+func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
+	run, err := d.life.BeginStart(m.Name)
+	if err != nil {
+		return err
 	}
+	defer d.life.EndStart(run, &err, d.Stop)
+
 	if m.Agent == "" {
-		d.mu.Unlock()
-		return fmt.Errorf("start %s: no berth-agent binary given", m.Name)
+		return errors.New("no berth-agent binary given")
 	}
 	if err := os.MkdirAll(m.StateDir, 0o700); err != nil {
-		d.mu.Unlock()
-		return fmt.Errorf("start %s: %w", m.Name, err)
+		return err
 	}
 	logf, err := os.OpenFile(filepath.Join(m.StateDir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		d.mu.Unlock()
-		return fmt.Errorf("start %s: %w", m.Name, err)
+		return err
 	}
 	args := append([]string{
 		"--root", filepath.Join(m.StateDir, "root"),
@@ -81,40 +77,32 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		d.mu.Unlock()
-		return fmt.Errorf("start %s: %w", m.Name, err)
+		return err
 	}
 	done := make(chan struct{})
-	d.m, d.cmd, d.done, d.state, d.exit, d.stopping = m, cmd, done, driver.Starting, "", false
+	d.mu.Lock()
+	d.m, d.cmd, d.done = m, cmd, done
 	d.mu.Unlock()
 
 	go func() {
 		err := cmd.Wait()
 		logf.Close()
+		why := fmt.Sprintf("berth-agent exited: %v (log: %s)", errOrStatus(err), logf.Name())
 		d.mu.Lock()
-		if !d.stopping {
-			d.exit = fmt.Sprintf("berth-agent exited: %v (log: %s)", errOrStatus(err), logf.Name())
+		if d.life.End(why) {
 			d.log.Warn("native engine died", "machine", m.Name, "err", err)
 		}
-		d.state, d.cmd, d.started = driver.Stopped, nil, time.Time{}
+		d.cmd = nil
 		d.mu.Unlock()
 		close(done)
 	}()
 
 	if err := driver.WaitEngine(ctx, d, done, 2*time.Second, 20*time.Millisecond); errors.Is(err, driver.ErrEnded) {
-		d.mu.Lock()
-		why := d.exit
-		d.mu.Unlock()
-		return fmt.Errorf("start %s: %s", m.Name, why)
+		return errors.New(d.life.Status().Exit)
 	} else if err != nil {
-		d.Stop(context.Background(), true)
-		return fmt.Errorf("start %s: %w", m.Name, err)
+		return err
 	}
-	d.mu.Lock()
-	if d.done == done && d.state == driver.Starting {
-		d.state, d.started = driver.Running, time.Now()
-	}
-	d.mu.Unlock()
+	d.life.SetRunning(run)
 	return nil
 }
 
@@ -134,7 +122,7 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 		d.mu.Unlock()
 		return nil
 	}
-	d.stopping, d.state = true, driver.Stopping
+	d.life.BeginStop()
 	d.mu.Unlock()
 
 	sig := syscall.SIGTERM
@@ -156,7 +144,7 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 func (d *Driver) Status(context.Context) (driver.Status, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := driver.Status{State: d.state, StartedAt: d.started, Exit: d.exit}
+	st := d.life.Status()
 	if d.cmd != nil {
 		st.PID = d.cmd.Process.Pid
 	}

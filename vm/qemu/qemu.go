@@ -52,20 +52,18 @@ type Driver struct {
 
 	log *slog.Logger
 
-	mu       sync.Mutex // guards the fields below
-	m        *driver.Machine
-	state    driver.State
-	accel    string
-	pid      int
-	proc     *os.Process
-	done     chan struct{} // closed when QEMU has exited
-	exit     string
-	started  time.Time
-	stopping bool
-	mon      *qmp.SocketMonitor
-	mux      *transport.SerialMux
-	cid      uint32
-	arch     string // of the running guest
+	life driver.Lifecycle // state, exit; see its lock order
+
+	mu    sync.Mutex // guards the fields below
+	m     *driver.Machine
+	accel string
+	pid   int
+	proc  *os.Process
+	done  chan struct{} // closed when QEMU has exited
+	mon   *qmp.SocketMonitor
+	mux   *transport.SerialMux
+	cid   uint32
+	arch  string // of the running guest
 }
 
 // New returns a stopped QEMU driver.
@@ -73,7 +71,7 @@ func New(log *slog.Logger) *Driver {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Driver{log: log, state: driver.Stopped}
+	return &Driver{log: log}
 }
 
 // Info implements driver.Driver.
@@ -86,22 +84,11 @@ func (d *Driver) Info() driver.Info {
 // Start implements driver.Driver: it boots m and returns once the engine
 // in the guest answers /_ping over the host channel.
 func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
-	d.mu.Lock()
-	if d.state != driver.Stopped {
-		d.mu.Unlock()
-		return fmt.Errorf("start %s: machine is %s", m.Name, d.state)
+	run, err := d.life.BeginStart(m.Name)
+	if err != nil {
+		return err
 	}
-	d.state, d.exit = driver.Starting, ""
-	d.mu.Unlock()
-	defer func() {
-		if err != nil {
-			d.Stop(context.Background(), true)
-			d.mu.Lock()
-			d.state = driver.Stopped
-			d.mu.Unlock()
-			err = fmt.Errorf("start %s: %w", m.Name, err)
-		}
-	}()
+	defer d.life.EndStart(run, &err, d.Stop)
 
 	if err := d.prepare(m); err != nil {
 		return err
@@ -167,7 +154,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	done := make(chan struct{})
 	mux := transport.NewSerialMux(filepath.Join(m.StateDir, agentSock), d.log)
 	d.mu.Lock()
-	d.m, d.accel, d.cid, d.pid, d.proc, d.done, d.mux, d.stopping, d.arch = m, accel, cid, cmd.Process.Pid, cmd.Process, done, mux, false, arch
+	d.m, d.accel, d.cid, d.pid, d.proc, d.done, d.mux, d.arch = m, accel, cid, cmd.Process.Pid, cmd.Process, done, mux, arch
 	d.mu.Unlock()
 	d.log.Info("qemu started", "machine", m.Name, "pid", cmd.Process.Pid, "accel", accel)
 
@@ -175,13 +162,13 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 		werr := cmd.Wait()
 		logf.Close()
 		stopFsd() // they end with QEMU's connection; this reaps them
+		why := fmt.Sprintf("qemu exited: %v; see %s and %s", errOrStatus(werr),
+			filepath.Join(m.StateDir, driver.ConsoleLog), logf.Name())
 		d.mu.Lock()
-		if !d.stopping {
-			d.exit = fmt.Sprintf("qemu exited: %v; see %s and %s", errOrStatus(werr),
-				filepath.Join(m.StateDir, driver.ConsoleLog), logf.Name())
+		if d.life.End(why) {
 			d.log.Warn("machine died", "machine", m.Name, "err", werr)
 		}
-		d.state, d.pid, d.proc, d.started = driver.Stopped, 0, nil, time.Time{}
+		d.pid, d.proc = 0, nil
 		mon := d.mon
 		d.mon = nil
 		d.mu.Unlock()
@@ -198,7 +185,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	go func() {
 		select {
 		case <-done:
-			cancel(errors.New(d.Status1().Exit))
+			cancel(errors.New(d.life.Status().Exit))
 		case <-sctx.Done():
 		}
 	}()
@@ -215,11 +202,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	if err := cc.SetTime(sctx, time.Now()); err != nil {
 		d.log.Warn("set guest clock", "err", err)
 	}
-	d.mu.Lock()
-	if d.done == done && d.state == driver.Starting {
-		d.state, d.started = driver.Running, time.Now()
-	}
-	d.mu.Unlock()
+	d.life.SetRunning(run)
 	d.log.Info("machine ready", "machine", m.Name, "accel", accel, "took", ready.Round(time.Millisecond))
 	return nil
 }
@@ -374,7 +357,7 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 		d.mu.Unlock()
 		return nil
 	}
-	d.stopping, d.state = true, driver.Stopping
+	d.life.BeginStop()
 	d.mu.Unlock()
 
 	if _, ok := ctx.Deadline(); !ok {
@@ -436,7 +419,9 @@ func (d *Driver) Status(context.Context) (driver.Status, error) { return d.Statu
 func (d *Driver) Status1() driver.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return driver.Status{State: d.state, Accel: d.accel, PID: d.pid, StartedAt: d.started, Exit: d.exit}
+	st := d.life.Status()
+	st.Accel, st.PID = d.accel, d.pid
+	return st
 }
 
 // DialGuest implements driver.Driver.

@@ -54,12 +54,14 @@ func restore(vm *vz.VirtualMachine, cfg *vz.VirtualMachineConfiguration, path st
 // resumes it in about a second instead of booting.
 func (d *Driver) Suspend(ctx context.Context) error {
 	d.mu.Lock()
-	vm, m, done, state := d.vm, d.m, d.done, d.state
+	// Leaving Running takes d.mu (BeginStop, End), so the state cannot
+	// change between the look and the mark.
+	vm, m, done, state := d.vm, d.m, d.done, d.life.State()
 	if vm == nil || state != driver.Running {
 		d.mu.Unlock()
 		return fmt.Errorf("suspend: machine is %s", state)
 	}
-	d.stopping, d.state = true, driver.Stopping
+	d.life.BeginStop()
 	d.mu.Unlock()
 	undo := func(err error) error {
 		if vm.CanResume() {
@@ -67,7 +69,7 @@ func (d *Driver) Suspend(ctx context.Context) error {
 		}
 		d.mu.Lock()
 		if d.vm == vm {
-			d.stopping, d.state = false, driver.Running
+			d.life.AbortStop()
 		}
 		d.mu.Unlock()
 		return fmt.Errorf("suspend: %w", err)

@@ -42,15 +42,13 @@ type Driver struct {
 
 	log *slog.Logger
 
-	mu       sync.Mutex // guards the fields below
-	m        *driver.Machine
-	vm       *vz.VirtualMachine
-	sock     *vz.VirtioSocketDevice
-	state    driver.State
-	exit     string
-	started  time.Time
-	stopping bool
-	done     chan struct{} // closed when the VM has stopped
+	life driver.Lifecycle // state, exit; see its lock order
+
+	mu   sync.Mutex // guards the fields below
+	m    *driver.Machine
+	vm   *vz.VirtualMachine
+	sock *vz.VirtioSocketDevice
+	done chan struct{} // closed when the VM has stopped
 }
 
 // New returns a stopped vz driver.
@@ -58,7 +56,7 @@ func New(log *slog.Logger) *Driver {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Driver{log: log, state: driver.Stopped}
+	return &Driver{log: log}
 }
 
 // Info implements driver.Driver.
@@ -69,22 +67,11 @@ func (d *Driver) Info() driver.Info {
 // Start implements driver.Driver: it boots m (or resumes the state a
 // Suspend saved) and returns once the engine answers /_ping over vsock.
 func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
-	d.mu.Lock()
-	if d.state != driver.Stopped {
-		d.mu.Unlock()
-		return fmt.Errorf("start %s: machine is %s", m.Name, d.state)
+	run, err := d.life.BeginStart(m.Name)
+	if err != nil {
+		return err
 	}
-	d.state, d.exit = driver.Starting, ""
-	d.mu.Unlock()
-	defer func() {
-		if err != nil {
-			d.Stop(context.Background(), true)
-			d.mu.Lock()
-			d.state = driver.Stopped
-			d.mu.Unlock()
-			err = fmt.Errorf("start %s: %w", m.Name, err)
-		}
-	}()
+	defer d.life.EndStart(run, &err, d.Stop)
 
 	if err := driver.CheckMachine(m); err != nil {
 		return err
@@ -106,7 +93,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	}
 	done := make(chan struct{})
 	d.mu.Lock()
-	d.m, d.vm, d.done, d.stopping = m, vm, done, false
+	d.m, d.vm, d.done = m, vm, done
 	d.mu.Unlock()
 	go d.watch(vm, done)
 
@@ -123,7 +110,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	go func() {
 		select {
 		case <-done:
-			cancel(errors.New(d.status().Exit))
+			cancel(errors.New(d.life.Status().Exit))
 		case <-sctx.Done():
 		}
 	}()
@@ -135,11 +122,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	if err := d.Control().SetTime(sctx, time.Now()); err != nil {
 		d.log.Warn("set guest clock", "err", err)
 	}
-	d.mu.Lock()
-	if d.done == done && d.state == driver.Starting {
-		d.state, d.started = driver.Running, time.Now()
-	}
-	d.mu.Unlock()
+	d.life.SetRunning(run)
 	d.log.Info("machine ready", "machine", m.Name, "resumed", resumed, "took", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
@@ -408,11 +391,14 @@ func (d *Driver) ended(vm *vz.VirtualMachine, done chan struct{}, why string) {
 	if d.vm != vm {
 		return
 	}
-	if !d.stopping && why != "" {
-		d.exit = why + "; see " + filepath.Join(d.m.StateDir, driver.ConsoleLog)
+	exit := ""
+	if why != "" {
+		exit = why + "; see " + filepath.Join(d.m.StateDir, driver.ConsoleLog)
+	}
+	if d.life.End(exit) {
 		d.log.Warn("machine died", "machine", d.m.Name, "why", why)
 	}
-	d.state, d.vm, d.sock, d.started = driver.Stopped, nil, nil, time.Time{}
+	d.vm, d.sock = nil, nil
 	close(done)
 }
 
@@ -427,7 +413,7 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 		d.mu.Unlock()
 		return nil
 	}
-	d.stopping, d.state = true, driver.Stopping
+	d.life.BeginStop()
 	d.mu.Unlock()
 
 	if vm.State() == vz.VirtualMachineStateStopped {
@@ -477,7 +463,7 @@ func (d *Driver) Status(context.Context) (driver.Status, error) { return d.statu
 func (d *Driver) status() driver.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := driver.Status{State: d.state, StartedAt: d.started, Exit: d.exit}
+	st := d.life.Status()
 	if d.vm != nil {
 		st.Accel = "vz"
 	}

@@ -42,16 +42,14 @@ const (
 type Driver struct {
 	log *slog.Logger
 
-	mu       sync.Mutex // guards the fields below
-	m        *driver.Machine
-	distro   string
-	cmd      *exec.Cmd // wsl.exe running the agent
-	port     int
-	state    driver.State
-	exit     string
-	started  time.Time
-	stopping bool
-	done     chan struct{} // closed when wsl.exe has exited
+	life driver.Lifecycle // state, exit; see its lock order
+
+	mu     sync.Mutex // guards the fields below
+	m      *driver.Machine
+	distro string
+	cmd    *exec.Cmd // wsl.exe running the agent
+	port   int
+	done   chan struct{} // closed when wsl.exe has exited
 }
 
 // New returns a stopped WSL driver.
@@ -59,7 +57,7 @@ func New(log *slog.Logger) *Driver {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Driver{log: log, state: driver.Stopped}
+	return &Driver{log: log}
 }
 
 // Info implements driver.Driver. WSL relays ports that listen in the
@@ -110,22 +108,11 @@ func distroExists(ctx context.Context, distro string) (bool, error) {
 // copies in the agent of a newer rootfs), runs berth-agent in it and
 // returns once the engine answers /_ping.
 func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
-	d.mu.Lock()
-	if d.state != driver.Stopped {
-		d.mu.Unlock()
-		return fmt.Errorf("start %s: machine is %s", m.Name, d.state)
+	run, err := d.life.BeginStart(m.Name)
+	if err != nil {
+		return err
 	}
-	d.state, d.exit = driver.Starting, ""
-	d.mu.Unlock()
-	defer func() {
-		if err != nil {
-			d.Stop(context.Background(), true)
-			d.mu.Lock()
-			d.state = driver.Stopped
-			d.mu.Unlock()
-			err = fmt.Errorf("start %s: %w", m.Name, err)
-		}
-	}()
+	defer d.life.EndStart(run, &err, d.Stop)
 
 	distro, err := distroName(m.Name)
 	if err != nil {
@@ -155,37 +142,35 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	}
 	done := make(chan struct{})
 	d.mu.Lock()
-	d.m, d.distro, d.cmd, d.port, d.done, d.stopping = m, distro, cmd, port, done, false
+	d.m, d.distro, d.cmd, d.port, d.done = m, distro, cmd, port, done
 	d.mu.Unlock()
 	go func() {
 		werr := cmd.Wait()
 		logf.Close()
+		why := fmt.Sprintf("berth-agent in WSL exited: %v (log: %s)", errOrStatus(werr), logf.Name())
 		d.mu.Lock()
-		if !d.stopping {
-			d.exit = fmt.Sprintf("berth-agent in WSL exited: %v (log: %s)", errOrStatus(werr), logf.Name())
+		if !d.life.StopAsked() {
 			d.log.Warn("engine died", "machine", m.Name, "err", werr)
 			// wsl.exe may have gone while the agent runs on in the distro:
-			// end it, so the next start does not meet it on its state.
+			// end it, before the machine counts as stopped, so the next
+			// start does not meet it on its state.
 			tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			wslExe(tctx, "--terminate", distro)
 			cancel()
 		}
-		d.state, d.cmd, d.started = driver.Stopped, nil, time.Time{}
+		d.life.End(why)
+		d.cmd = nil
 		d.mu.Unlock()
 		close(done)
 	}()
 
 	t0 := time.Now()
 	if err := driver.WaitEngine(ctx, d, done, 2*time.Second, 50*time.Millisecond); errors.Is(err, driver.ErrEnded) {
-		return errors.New(d.status().Exit)
+		return errors.New(d.life.Status().Exit)
 	} else if err != nil {
 		return err
 	}
-	d.mu.Lock()
-	if d.done == done && d.state == driver.Starting {
-		d.state, d.started = driver.Running, time.Now()
-	}
-	d.mu.Unlock()
+	d.life.SetRunning(run)
 	d.log.Info("machine ready", "machine", m.Name, "distro", distro, "took", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
@@ -279,7 +264,7 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 		d.mu.Unlock()
 		return nil
 	}
-	d.stopping, d.state = true, driver.Stopping
+	d.life.BeginStop()
 	d.mu.Unlock()
 
 	if _, ok := ctx.Deadline(); !ok {
@@ -323,7 +308,7 @@ func (d *Driver) Status(context.Context) (driver.Status, error) { return d.statu
 func (d *Driver) status() driver.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := driver.Status{State: d.state, StartedAt: d.started, Exit: d.exit}
+	st := d.life.Status()
 	if d.cmd != nil {
 		st.PID, st.Accel = d.cmd.Process.Pid, "hyperv"
 	}
