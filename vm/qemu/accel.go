@@ -76,7 +76,7 @@ func probe(ctx context.Context, qemuBin, hv string, m *driver.Machine) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	pm := *m
-	pm.MemoryMiB, pm.CPUs, pm.EngineArgs = 256, 1, nil
+	pm.MemoryMiB, pm.CPUs, pm.EngineArgs, pm.Shares = 256, 1, nil, nil
 	args, err := buildArgs(&pm, qemuConfig{arch: runtime.GOARCH, accel: hv, probe: true})
 	if err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 
 // Files in the machine's state dir.
 const (
-	diskFile   = "data.img"
 	qmpSock    = "qmp.sock"
 	agentSock  = "agent.sock"
 	qemuLog    = "qemu.log"
@@ -55,29 +54,14 @@ type qemuConfig struct {
 
 // buildArgs returns QEMU's command line for m.
 func buildArgs(m *driver.Machine, c qemuConfig) ([]string, error) {
-	cmdline := kernelArgs(c.arch)
-	if len(m.EngineArgs) > 0 {
-		for _, a := range m.EngineArgs {
-			if strings.ContainsAny(a, ", \t\n\"") {
-				return nil, fmt.Errorf("engine argument %q: commas, quotes and spaces cannot pass the kernel command line", a)
-			}
-		}
-		cmdline = append(cmdline, "berth.engine="+strings.Join(m.EngineArgs, ","))
+	params, err := driver.GuestParams(m, c.logLevel)
+	if err != nil {
+		return nil, err
 	}
-	if c.logLevel != "" {
-		cmdline = append(cmdline, "berth.log="+c.logLevel)
-	}
+	cmdline := append(kernelArgs(c.arch), params...)
 	cmdline = append(cmdline, c.extra...)
 	if c.probe {
 		cmdline = append(cmdline, "berth.probe=1")
-	} else {
-		for _, sh := range m.Shares {
-			a := "berth.share=" + sh.Tag + ":" + sh.GuestPath
-			if sh.ReadOnly {
-				a += ":ro"
-			}
-			cmdline = append(cmdline, a)
-		}
 	}
 
 	accel := c.accel
@@ -117,7 +101,7 @@ func buildArgs(m *driver.Machine, c qemuConfig) ([]string, error) {
 	args = append(args,
 		"-chardev", "file,id=console,path="+filepath.Join(c.stateDir, driver.ConsoleLog)+",append=on",
 		"-serial", "chardev:console",
-		"-drive", "file="+filepath.Join(c.stateDir, diskFile)+",if=virtio,format=raw,discard=unmap,detect-zeroes=unmap,aio=threads",
+		"-drive", "file="+filepath.Join(c.stateDir, driver.DataDisk)+",if=virtio,format=raw,discard=unmap,detect-zeroes=unmap,aio=threads",
 		"-netdev", "user,id=net0",
 		"-device", "virtio-net-pci,netdev=net0",
 		"-chardev", "socket,id=agent,path="+filepath.Join(c.stateDir, agentSock)+",server=on,wait=off",

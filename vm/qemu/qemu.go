@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -209,27 +208,8 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 
 // prepare checks m and creates the state dir and the sparse data disk.
 func (d *Driver) prepare(m *driver.Machine) error {
-	for _, f := range []struct{ what, path string }{{"kernel", m.Kernel}, {"initrd", m.Initrd}} {
-		if f.path == "" {
-			return fmt.Errorf("no %s given (build it with `make guest`)", f.what)
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			return fmt.Errorf("%s: %w (build it with `make guest`)", f.what, err)
-		}
-	}
-	if m.CPUs <= 0 || m.MemoryMiB < 128 || m.DiskGiB <= 0 {
-		return fmt.Errorf("want CPUs ≥ 1, memory ≥ 128 MiB and a disk size (have %d CPUs, %d MiB, %d GiB)", m.CPUs, m.MemoryMiB, m.DiskGiB)
-	}
-	for _, sh := range m.Shares {
-		if !shareTag.MatchString(sh.Tag) {
-			return fmt.Errorf("shared folder tag %q: want 1-36 of [A-Za-z0-9_-]", sh.Tag)
-		}
-		if !filepath.IsAbs(sh.GuestPath) || strings.ContainsAny(sh.GuestPath, " \t\n:,\"") {
-			return fmt.Errorf("shared folder %s: guest path %q must be absolute, without spaces, colons or commas (it passes the kernel command line)", sh.Tag, sh.GuestPath)
-		}
-		if fi, err := os.Stat(sh.HostPath); err != nil || !fi.IsDir() {
-			return fmt.Errorf("shared folder %s: %s is not a directory (%v)", sh.Tag, sh.HostPath, err)
-		}
+	if err := driver.CheckMachine(m); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(m.StateDir, 0o700); err != nil {
 		return err
@@ -238,32 +218,7 @@ func (d *Driver) prepare(m *driver.Machine) error {
 	if p := filepath.Join(m.StateDir, agentSock); len(p) > 100 {
 		return fmt.Errorf("state dir %s: path too long for its sockets (%d bytes)", m.StateDir, len(p))
 	}
-	disk := filepath.Join(m.StateDir, diskFile)
-	size := int64(m.DiskGiB) << 30
-	fi, err := os.Stat(disk)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		// Sparse: the guest formats it on first boot; only written blocks
-		// take host space.
-		f, err := os.OpenFile(disk, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if err != nil {
-			return err
-		}
-		if err := f.Truncate(size); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
-	case err != nil:
-		return err
-	case fi.Size() < size:
-		// The guest's PID 1 grows the filesystem to match at boot.
-		d.log.Info("growing the data disk", "from_GiB", fi.Size()>>30, "to_GiB", m.DiskGiB)
-		return os.Truncate(disk, size)
-	case fi.Size() > size:
-		d.log.Warn("data disk is bigger than asked; disks never shrink", "have_GiB", fi.Size()>>30, "asked_GiB", m.DiskGiB)
-	}
-	return nil
+	return driver.EnsureDisk(filepath.Join(m.StateDir, driver.DataDisk), m.DiskGiB, d.log)
 }
 
 func (d *Driver) connectQMP(ctx context.Context, path string) error {
@@ -444,8 +399,6 @@ func (d *Driver) Control() *control.Client {
 		return d.DialGuest(ctx, transport.PortControl)
 	}}
 }
-
-var shareTag = regexp.MustCompile(`^[A-Za-z0-9_-]{1,36}$`)
 
 // virtiofsdPaths are where Debian (QEMU's C daemon) and the Rust daemon
 // install virtiofsd.
