@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -81,6 +82,34 @@ func (l *Lifecycle) SetRunning(r Run) {
 	if l.run == r.n && l.state == Starting {
 		l.state, l.started = Running, time.Now()
 	}
+}
+
+// UntilEnd returns ctx, cancelled with the machine's exit as the cause
+// once ended is closed (after End): the steps of a start that wait on a
+// booted machine give up as soon as it dies.
+func (l *Lifecycle) UntilEnd(ctx context.Context, ended <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-ended:
+			cancel(errors.New(l.Status().Exit))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(nil) }
+}
+
+// StopTimeout bounds a graceful Stop whose context has no deadline: the
+// guest's shutdown (engine, trim, sync) gets this long before the machine
+// is stopped at once.
+const StopTimeout = 60 * time.Second
+
+// StopContext is ctx bounded by StopTimeout unless it has a deadline.
+func StopContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, StopTimeout)
 }
 
 // BeginStop marks a stop that was asked for: the machine is Stopping, and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 )
 
 func wantLife(t *testing.T, l *Lifecycle, state State, exit string) Status {
@@ -144,4 +145,44 @@ func TestLifecycleConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	wantLife(t, &l, Stopped, "")
+}
+
+func TestLifecycleUntilEnd(t *testing.T) {
+	var l Lifecycle
+	run, _ := l.BeginStart("m")
+	l.SetRunning(run)
+	ended := make(chan struct{})
+	ctx, cancel := l.UntilEnd(context.Background(), ended)
+	defer cancel()
+	if ctx.Err() != nil {
+		t.Fatal("cancelled before the machine ended")
+	}
+	l.End("qemu exited: signal: killed")
+	close(ended)
+	<-ctx.Done()
+	if c := context.Cause(ctx); c == nil || c.Error() != "qemu exited: signal: killed" {
+		t.Fatalf("cause %v, want the machine's exit", c)
+	}
+
+	ctx, cancel = l.UntilEnd(context.Background(), make(chan struct{}))
+	cancel()
+	if !errors.Is(context.Cause(ctx), context.Canceled) {
+		t.Fatalf("cause after cancel: %v", context.Cause(ctx))
+	}
+}
+
+func TestStopContext(t *testing.T) {
+	ctx, cancel := StopContext(context.Background())
+	defer cancel()
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) < StopTimeout-time.Second || time.Until(dl) > StopTimeout {
+		t.Fatalf("no deadline of its own: got %v %v, want in %v", dl, ok, StopTimeout)
+	}
+	want := time.Now().Add(time.Second)
+	own, ocancel := context.WithDeadline(context.Background(), want)
+	defer ocancel()
+	ctx, cancel = StopContext(own)
+	defer cancel()
+	if dl, _ := ctx.Deadline(); !dl.Equal(want) {
+		t.Fatalf("deadline %v, want the caller's %v", dl, want)
+	}
 }

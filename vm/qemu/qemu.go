@@ -8,7 +8,6 @@ package qemu
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -179,15 +178,8 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	}()
 
 	// Everything below gives up as soon as QEMU exits.
-	sctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-done:
-			cancel(errors.New(d.life.Status().Exit))
-		case <-sctx.Done():
-		}
-	}()
+	sctx, cancel := d.life.UntilEnd(ctx, done)
+	defer cancel()
 	if err := d.connectQMP(sctx, filepath.Join(m.StateDir, qmpSock)); err != nil {
 		return err
 	}
@@ -315,11 +307,8 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 	d.life.BeginStop()
 	d.mu.Unlock()
 
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-	}
+	ctx, cancel := driver.StopContext(ctx)
+	defer cancel()
 	var err error
 	if !force {
 		if err = d.askShutdown(ctx); err == nil {
@@ -332,8 +321,8 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 		}
 		d.log.Warn("graceful stop failed; forcing", "err", err)
 	}
-	qctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
+	qctx, qcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer qcancel()
 	d.qmpRun(qctx, "quit")
 	select {
 	case <-done:

@@ -105,15 +105,8 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	d.sock = socks[0]
 	d.mu.Unlock()
 
-	sctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-done:
-			cancel(errors.New(d.life.Status().Exit))
-		case <-sctx.Done():
-		}
-	}()
+	sctx, cancel := d.life.UntilEnd(ctx, done)
+	defer cancel()
 	if err := driver.WaitEngine(sctx, d, nil, 5*time.Second, 20*time.Millisecond); err != nil {
 		return fmt.Errorf("%w; see %s", err, filepath.Join(m.StateDir, driver.ConsoleLog))
 	}
@@ -420,11 +413,8 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 		d.ended(vm, done, "") // a start that failed before the VM ran
 		return nil
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-	}
+	ctx, cancel := driver.StopContext(ctx)
+	defer cancel()
 	var err error
 	if !force {
 		err = d.Control().Shutdown(ctx)

@@ -267,11 +267,8 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 	d.life.BeginStop()
 	d.mu.Unlock()
 
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-	}
+	ctx, cancel := driver.StopContext(ctx)
+	defer cancel()
 	var err error
 	if !force {
 		if _, err = inDistro(ctx, distro, "kill -TERM $(cat "+pidFile+")"); err == nil {
@@ -285,8 +282,8 @@ func (d *Driver) Stop(ctx context.Context, force bool) error {
 			d.log.Warn("graceful stop failed; forcing", "err", err)
 		}
 	}
-	tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	tctx, tcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer tcancel()
 	if _, terr := wslExe(tctx, "--terminate", distro); terr != nil {
 		err = errors.Join(err, terr)
 	}
