@@ -40,7 +40,9 @@ func registerShell(mux *http.ServeMux, m Shells) {
 	mux.HandleFunc("GET /shell/{id}/exit", s.exit)
 }
 
-var termName = regexp.MustCompile(`^[A-Za-z0-9._+-]{1,64}$`)
+// termName is compiled on first use: this package is linked into the
+// binary every container's init re-executes, which runs package initializers.
+var termName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._+-]{1,64}$`) })
 
 // size reads rows and cols (a terminal of 0×0 is refused: shells draw
 // nothing sensible on it).
@@ -77,7 +79,7 @@ func (s *shells) open(w http.ResponseWriter, r *http.Request) {
 	if term == "" {
 		term = "xterm-256color"
 	}
-	if !termName.MatchString(term) {
+	if !termName().MatchString(term) {
 		replyErr(w, http.StatusBadRequest, fmt.Errorf("term=%q: not a terminal name", term))
 		return
 	}

@@ -69,7 +69,7 @@ func (s *Store) Save(ctx context.Context, refs []string, w io.Writer) error {
 		return errdefs.InvalidArgument("no images given to save")
 	}
 	for _, ref := range refs {
-		if named, err := reference.ParseNormalizedNamed(ref); err == nil && reference.IsNameOnly(named) && !shortIDRE.MatchString(ref) {
+		if named, err := reference.ParseNormalizedNamed(ref); err == nil && reference.IsNameOnly(named) && !shortIDRE().MatchString(ref) {
 			found := false
 			for _, img := range s.List() {
 				for _, t := range img.RepoTags {
@@ -88,7 +88,7 @@ func (s *Store) Save(ctx context.Context, refs []string, w io.Writer) error {
 			return err
 		}
 		tag := ""
-		if named, err := reference.ParseNormalizedNamed(ref); err == nil && !fullIDRE.MatchString(ref) {
+		if named, err := reference.ParseNormalizedNamed(ref); err == nil && !fullIDRE().MatchString(ref) {
 			if t, ok := reference.TagNameOnly(named).(reference.NamedTagged); ok {
 				for _, rt := range img.RepoTags {
 					if rt == t.String() {

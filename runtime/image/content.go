@@ -13,8 +13,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
+
+	digest "github.com/opencontainers/go-digest"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
 	"github.com/berth-dev/berth/runtime/fsutil"
@@ -27,9 +28,10 @@ type content struct {
 	root string // …/blobs
 }
 
-var digestRE = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
-
-func validDigest(d string) bool { return digestRE.MatchString(d) }
+// validDigest says whether d is "sha256:" and 64 lowercase hex digits.
+func validDigest(d string) bool {
+	return digest.Digest(d).Validate() == nil && digest.Digest(d).Algorithm() == digest.SHA256 // Algorithm panics on a digest Validate refuses
+}
 
 func digestBytes(b []byte) string {
 	s := sha256.Sum256(b)

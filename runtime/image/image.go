@@ -225,9 +225,12 @@ func (s *Store) image(e *entry) *Image {
 		Size: e.size, Created: e.cfg.Created.Time, LastTagTime: e.rec.LastTagTime, Parent: e.rec.Parent}
 }
 
+// The ID patterns are compiled on first use, not at package init: every
+// container start re-executes this binary as the container's init, which
+// runs all package initializers and never resolves an image.
 var (
-	fullIDRE  = regexp.MustCompile(`^(sha256:)?([a-f0-9]{64})$`)
-	shortIDRE = regexp.MustCompile(`^(sha256:)?([a-f0-9]{1,63})$`)
+	fullIDRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(sha256:)?([a-f0-9]{64})$`) })
+	shortIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(sha256:)?([a-f0-9]{1,63})$`) })
 )
 
 // Get finds an image by name[:tag], name@digest, full ID or unique ID
@@ -246,7 +249,7 @@ func (s *Store) resolveLocked(ref string) (*entry, error) {
 	if ref == "" {
 		return nil, errdefs.InvalidArgument("no image name given")
 	}
-	if m := fullIDRE.FindStringSubmatch(ref); m != nil {
+	if m := fullIDRE().FindStringSubmatch(ref); m != nil {
 		if e := s.images["sha256:"+m[2]]; e != nil {
 			return e, nil
 		}
@@ -259,7 +262,7 @@ func (s *Store) resolveLocked(ref string) (*entry, error) {
 			}
 		}
 	}
-	if m := shortIDRE.FindStringSubmatch(ref); m != nil {
+	if m := shortIDRE().FindStringSubmatch(ref); m != nil {
 		var found *entry
 		for id, e := range s.images {
 			if strings.HasPrefix(id, "sha256:"+m[2]) {

@@ -111,7 +111,7 @@ func conflict(id string, running, stopped, refs []string, force bool) error {
 // nameRef returns the normalized reference ref names, if ref is a name that
 // points at id (rather than an ID or ID prefix).
 func (s *Store) nameRef(ref, id string) string {
-	if fullIDRE.MatchString(ref) {
+	if fullIDRE().MatchString(ref) {
 		return ""
 	}
 	named, err := reference.ParseNormalizedNamed(ref)

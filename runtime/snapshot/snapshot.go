@@ -39,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
@@ -115,10 +116,13 @@ func ChainID(parent, diffID string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-var digestRE = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+// validSHA256 says whether d is "sha256:" and 64 lowercase hex digits.
+func validSHA256(d string) bool {
+	return digest.Digest(d).Validate() == nil && digest.Digest(d).Algorithm() == digest.SHA256 // Algorithm panics on a digest Validate refuses
+}
 
 func checkDigest(what, d string) error {
-	if !digestRE.MatchString(d) {
+	if !validSHA256(d) {
 		return errdefs.InvalidArgument("invalid %s %q: want sha256:<64 hex digits>", what, d)
 	}
 	return nil
@@ -369,12 +373,15 @@ func (s *Store) removeLayer(l Layer) error {
 	return nil
 }
 
-var keyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+// keyRE is compiled on first use, not at package init: every container
+// start re-executes this binary as the container's init, which runs all
+// package initializers and never checks a key.
+var keyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`) })
 
 func (s *Store) keyDir(key string) string { return filepath.Join(s.root, "keys", key) }
 
 func checkKey(key string) error {
-	if !keyRE.MatchString(key) {
+	if !keyRE().MatchString(key) {
 		return errdefs.InvalidArgument("invalid snapshot key %q", key)
 	}
 	return nil
