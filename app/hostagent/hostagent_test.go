@@ -6,11 +6,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,19 +52,7 @@ func (m *guestMachine) timesSet() int {
 }
 
 func (m *guestMachine) StartShell(argv, env []string, tty *os.File, terminal bool) (<-chan int, error) {
-	if len(argv) == 0 {
-		argv = []string{"/bin/sh"}
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: terminal}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	ch := make(chan int, 1)
-	go func() { cmd.Wait(); ch <- cmd.ProcessState.ExitCode() }()
-	return ch, nil
+	return testkit.StartShell(argv, env, tty, terminal)
 }
 
 // serveUnix serves h on a new unix socket and returns its address.

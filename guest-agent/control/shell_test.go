@@ -7,30 +7,18 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/testkit"
 )
 
 // shellMachine starts real processes on the terminal, as PID 1 does.
 type shellMachine struct{ machine }
 
 func (m *shellMachine) StartShell(argv, env []string, tty *os.File, terminal bool) (<-chan int, error) {
-	if len(argv) == 0 {
-		argv = []string{"/bin/sh"}
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: terminal}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	ch := make(chan int, 1)
-	go func() { cmd.Wait(); ch <- cmd.ProcessState.ExitCode() }()
-	return ch, nil
+	return testkit.StartShell(argv, env, tty, terminal)
 }
 
 // readUntil reads r until it has seen want.

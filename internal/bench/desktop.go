@@ -161,7 +161,7 @@ func launchWindow(b *Bench, e *Engine, warm bool) (*window, error) {
 		if _, err := os.Stat(ready); err == nil {
 			w.ready = time.Since(start)
 			pid := cmd.Process.Pid
-			for _, p := range append([]int{pid}, descendants(pid)...) {
+			for _, p := range processTree(pid) {
 				w.cpu += cpuTime(p)
 			}
 			return w, nil
@@ -179,7 +179,7 @@ func windowRSS(b *Bench, e *Engine, withHelpers bool) ([]float64, error) {
 	return settledWindow(b, e, func(pid int) float64 {
 		pids := []int{pid}
 		if withHelpers {
-			pids = append(pids, descendants(pid)...)
+			pids = processTree(pid)
 		}
 		return RSS(pids)
 	})
@@ -215,40 +215,6 @@ func procKB(pid int, file, field string) float64 {
 		}
 	}
 	return 0
-}
-
-// descendants lists the process tree under pid (WebKit's helpers).
-func descendants(pid int) []int {
-	children := map[int][]int{}
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		p, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// Fields after the parenthesised command: state, ppid, …
-		s := string(stat)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) > 1 {
-			ppid, _ := strconv.Atoi(fields[1])
-			children[ppid] = append(children[ppid], p)
-		}
-	}
-	var out []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		for _, c := range children[p] {
-			out = append(out, c)
-			queue = append(queue, c)
-		}
-	}
-	return out
 }
 
 // cpuTime is a process's user+system time so far (/proc/PID/stat).

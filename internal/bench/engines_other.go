@@ -154,7 +154,7 @@ func waitExit(cmd *exec.Cmd, limit time.Duration) {
 }
 
 // processTree is pid and its descendants (dockerd's containerd, podman's
-// helpers), for RSS figures.
+// helpers, WebKit's processes), for RSS and CPU figures.
 func processTree(pid int) []int {
 	children := map[int][]int{}
 	entries, _ := os.ReadDir("/proc")
