@@ -4,8 +4,11 @@ package container
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -24,7 +27,8 @@ type Networks interface {
 	Leave(id string)
 	Lookup(ref string) (id, name string, err error)
 	HostGateway() netip.Addr
-	Connect(id, name, netRef string, cfg *network.EndpointSettings) error
+	// Connect returns the container's new /etc/resolv.conf when it changes.
+	Connect(id, name, netRef string, cfg *network.EndpointSettings) (resolvConf []byte, err error)
 	Disconnect(id, netRef string) error
 }
 
@@ -269,8 +273,17 @@ func (m *Manager) ConnectNetwork(ctx context.Context, ref, netRef string, cfg *n
 		return errdefs.Forbidden("endpoint with name %s already exists in network %s", rec.Name, name)
 	}
 	if sb != nil {
-		if err := m.cfg.Networks.Connect(rec.ID, rec.Name, name, cfg); err != nil {
+		rc, err := m.cfg.Networks.Connect(rec.ID, rec.Name, name, cfg)
+		if err != nil {
 			return err
+		}
+		// Rewritten in place: the container's /etc/resolv.conf is a bind
+		// mount of this file (etcFiles).
+		if rc != nil {
+			if err := os.WriteFile(filepath.Join(c.dir, "resolv.conf"), rc, 0o644); err != nil {
+				m.cfg.Networks.Disconnect(rec.ID, name)
+				return fmt.Errorf("connect to %s: write /etc/resolv.conf: %w", name, err)
+			}
 		}
 	}
 	return m.updateEndpoints(c, func(eps map[string]*network.EndpointSettings) { eps[name] = cfg.Copy() })

@@ -62,7 +62,8 @@ type Sandbox struct {
 	eps      map[string]*endpoint                 // by network ID
 	bindings []portKey
 	dns      *dnsServer
-	upstream []string // resolvers the embedded DNS forwards to
+	upstream []string    // resolvers the embedded DNS forwards to
+	join     JoinRequest // what made it: its --dns settings, for a resolv.conf rebuilt on connect
 }
 
 // endpoint is a container's attachment to one network.
@@ -85,7 +86,7 @@ func (m *Manager) Join(req JoinRequest) (*Sandbox, error) {
 	if _, ok := m.sandboxes[req.ID]; ok {
 		m.leaveLocked(req.ID) // a leftover of a run whose teardown failed
 	}
-	sb := &Sandbox{ID: req.ID, networks: map[string]*network.EndpointSettings{}, Ports: network.PortMap{}, eps: map[string]*endpoint{}}
+	sb := &Sandbox{ID: req.ID, networks: map[string]*network.EndpointSettings{}, Ports: network.PortMap{}, eps: map[string]*endpoint{}, join: req}
 	mode := req.Mode
 	switch {
 	case mode.IsHost():
@@ -177,39 +178,52 @@ func (sb *Sandbox) Endpoints() map[string]*network.EndpointSettings {
 	return out
 }
 
-// Connect attaches a running container to one more network.
-func (m *Manager) Connect(id, name, ref string, cfg *network.EndpointSettings) error {
+// Connect attaches a running container to one more network. When that is
+// the container's first user-defined network, the container gets the
+// embedded DNS server, as with dockerd, and Connect returns the new
+// /etc/resolv.conf that points to it (else nil).
+func (m *Manager) Connect(id, name, ref string, cfg *network.EndpointSettings) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	sb, ok := m.sandboxes[id]
 	if !ok {
-		return errdefs.Conflict("container %s is not running", id)
+		return nil, errdefs.Conflict("container %s is not running", id)
 	}
 	n, err := m.getLocked(ref)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if sb.Host || !sb.owned {
-		return errdefs.Forbidden("container sharing another network namespace cannot be connected to networks")
+		return nil, errdefs.Forbidden("container sharing another network namespace cannot be connected to networks")
 	}
 	if !n.isBridge() {
-		return errdefs.Forbidden("container cannot be disconnected from host network or connected to host network")
+		return nil, errdefs.Forbidden("container cannot be disconnected from host network or connected to host network")
 	}
 	if _, ok := sb.eps[n.rec.ID]; ok {
-		return errdefs.Forbidden("endpoint with name %s already exists in network %s", name, n.rec.Name)
+		return nil, errdefs.Forbidden("endpoint with name %s already exists in network %s", name, n.rec.Name)
 	}
 	h, err := nsHandle(sb.Path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer h.Close()
 	ep, err := m.attachLocked(h, sb, n, cfg, JoinRequest{ID: id, Name: name}, len(sb.eps))
 	if err != nil {
 		m.detachLocked(sb, n, true)
-		return err
+		return nil, err
 	}
 	m.addEndpointLocked(sb, n, ep, cfg, JoinRequest{ID: id, Name: name})
-	return nil
+	if sb.dns != nil || !n.userDefined() {
+		return nil, nil
+	}
+	host := hostResolvConf()
+	sb.upstream = upstreams(host, sb.join.DNS)
+	if sb.dns, err = m.startDNS(sb); err != nil {
+		m.detachLocked(sb, n, true)
+		return nil, err
+	}
+	sb.ResolvConf = resolvConf(host, sb.join, true)
+	return sb.ResolvConf, nil
 }
 
 // Disconnect detaches a running container from a network.

@@ -343,6 +343,14 @@ func TestNetworkConnectDisconnect(t *testing.T) {
 			t.Fatalf("reach the connected container as %s: exit %d %q %q", name, r.Code, r.Stdout, r.Stderr)
 		}
 	}
+	// Its first user network gives a default-bridge container the embedded
+	// DNS server, as with dockerd: names on joinnet now resolve inside it.
+	e.d.Must("run", "-d", "--name", "peer", "--network", "joinnet", e.img, "sleep", "60")
+	peerIP, _ := field(inspect(t, e.d, "peer"), "NetworkSettings", "Networks", "joinnet", "IPAddress").(string)
+	out := e.d.Must("exec", "srv", "sh", "-c", "cat /etc/resolv.conf; nslookup peer")
+	mustContain(t, "resolv.conf after connect", out, "nameserver 127.0.0.11\n")
+	mustContain(t, "a peer's name from the connected container", out, "Address: "+peerIP)
+	e.d.Must("rm", "-f", "peer")
 	msg := e.d.Fail("network", "connect", "joinnet", "srv")
 	mustContain(t, "second connect", msg, "already exists in network joinnet")
 	msg = e.d.Fail("network", "rm", "joinnet")
@@ -353,9 +361,11 @@ func TestNetworkConnectDisconnect(t *testing.T) {
 	if _, ok := nets["joinnet"]; ok || len(nets) != 1 {
 		t.Fatalf("networks after disconnect: %v", nets)
 	}
-	out := e.d.Run(nil, "run", "--rm", "--network", "joinnet", e.img, "sh", "-c", "nslookup srv 127.0.0.11 || timeout 3 wget -qO- http://"+ip+"/")
-	if out.Code == 0 || strings.Contains(out.Stdout, testPage) {
-		t.Fatalf("srv still reachable on joinnet after disconnect: %q %q", out.Stdout, out.Stderr)
+	out = e.d.Must("exec", "srv", "cat", "/etc/resolv.conf") // the resolver stays, as with dockerd
+	mustContain(t, "resolv.conf after disconnect", out, "nameserver 127.0.0.11\n")
+	r := e.d.Run(nil, "run", "--rm", "--network", "joinnet", e.img, "sh", "-c", "nslookup srv 127.0.0.11 || timeout 3 wget -qO- http://"+ip+"/")
+	if r.Code == 0 || strings.Contains(r.Stdout, testPage) {
+		t.Fatalf("srv still reachable on joinnet after disconnect: %q %q", r.Stdout, r.Stderr)
 	}
 	// Still on the default bridge.
 	bridgeIP, _ := field(nets["bridge"].(map[string]any), "IPAddress").(string)
