@@ -13,6 +13,8 @@ import (
 
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
+
+	"github.com/berth-dev/berth/app/buildctx"
 )
 
 // Image is one row of the Images view.
@@ -254,7 +256,7 @@ func (im *Images) Build(dir, tag string) (string, error) {
 			return "", fmt.Errorf("build: tag %q: %w", tag, err)
 		}
 	}
-	ctxTar, err := buildContext(dir)
+	ctxTar, _, err := buildctx.Tar(dir, "")
 	if err != nil {
 		return "", err
 	}
