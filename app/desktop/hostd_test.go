@@ -28,16 +28,8 @@ func TestWithHostd(t *testing.T) {
 	t.Setenv("BERTH_AGENT", testkit.Binary(t, "berth-agent"))
 	t.Setenv("DOCKER_HOST", "")
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // the start-at-login item
-	home, err := os.MkdirTemp("", "bd")      // short: unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths := config.Paths{Home: home}
-	s := config.Defaults()
-	s.Driver, s.SharedFolders = "native", nil
-	if err := config.Save(paths, s, config.Limits{}); err != nil {
-		t.Fatal(err)
-	}
+	paths := testkit.NativeHome(t)
+	home := paths.Home
 	t.Cleanup(func() {
 		if t.Failed() {
 			log, _ := os.ReadFile(paths.LogsDir() + "/hostd.log")

@@ -116,16 +116,8 @@ func TestBrowserFlow(t *testing.T) {
 func startHostd(t *testing.T) config.Paths {
 	testkit.RequireRoot(t)
 	berth := testkit.Binary(t, "berth")
-	home, err := os.MkdirTemp("", "bw") // short: unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths := config.Paths{Home: home}
-	st := config.Defaults()
-	st.Driver, st.SharedFolders = "native", nil
-	if err := config.Save(paths, st, config.Limits{}); err != nil {
-		t.Fatal(err)
-	}
+	paths := testkit.NativeHome(t)
+	home := paths.Home
 	t.Setenv("DOCKER_HOST", "")
 	env := append(os.Environ(), "BERTH_HOME="+home, "BERTH_AGENT="+testkit.Binary(t, "berth-agent"), "DOCKER_CONFIG="+t.TempDir())
 	run := func(args ...string) error {
