@@ -21,30 +21,21 @@ func init() {
 		Section: "Desktop", Name: "window ready (exec → first paint)", Unit: "ms", Target: "≤ 1 s",
 		Engines: []string{"berth"},
 		Run: func(b *Bench, e *Engine) ([]float64, error) {
-			return launchTimes(b, e, min(b.N, 10), true)
+			return launches(b, e, min(b.N, 10), true, readyMs)
 		},
 	})
 	register(Scenario{
 		Section: "Desktop", Name: "CPU time until first paint (window + WebKit's processes; load-independent)", Unit: "ms", Target: "–",
 		Engines: []string{"berth"},
 		Run: func(b *Bench, e *Engine) ([]float64, error) {
-			var out []float64
-			for i := 0; i < min(b.N, 5); i++ {
-				w, err := launchWindow(b, e, true)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, ms(w.cpu))
-				w.stop()
-			}
-			return out, nil
+			return launches(b, e, min(b.N, 5), true, func(w *window) float64 { return ms(w.cpu) })
 		},
 	})
 	register(Scenario{
 		Section: "Desktop", Name: "window ready, first launch (cold caches)", Unit: "ms", Target: "–",
 		Engines: []string{"berth"},
 		Run: func(b *Bench, e *Engine) ([]float64, error) {
-			return launchTimes(b, e, min(b.N, 5), false)
+			return launches(b, e, min(b.N, 5), false, readyMs)
 		},
 	})
 	register(Scenario{
@@ -91,10 +82,12 @@ var (
 	benchCache string
 )
 
-// launchTimes launches the window n times and returns the times to first
-// paint. Warm launches share a cache folder, filled by one launch first
-// that is not counted; cold ones each start from an empty one.
-func launchTimes(b *Bench, e *Engine, n int, warm bool) ([]float64, error) {
+func readyMs(w *window) float64 { return ms(w.ready) }
+
+// launches launches the window n times and returns measure of each launch.
+// Warm launches share a cache folder, filled by one launch first that is
+// not counted; cold ones each start from an empty one.
+func launches(b *Bench, e *Engine, n int, warm bool, measure func(*window) float64) ([]float64, error) {
 	if warm && benchCache == "" {
 		w, err := launchWindow(b, e, true)
 		if err != nil {
@@ -108,7 +101,7 @@ func launchTimes(b *Bench, e *Engine, n int, warm bool) ([]float64, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ms(w.ready))
+		out = append(out, measure(w))
 		w.stop()
 	}
 	return out, nil
