@@ -34,8 +34,9 @@ func (d *dnsServer) close() {
 	d.wg.Wait()
 }
 
-// startDNS opens the container's DNS sockets in its namespace and serves them.
-func (m *Manager) startDNS(sb *Sandbox) (*dnsServer, error) {
+// startDNS opens the container's DNS sockets in its namespace and serves
+// them, forwarding to its --dns servers or else to host's (resolv.conf).
+func (m *Manager) startDNS(sb *Sandbox, host []byte) (*dnsServer, error) {
 	var pc gonet.PacketConn
 	var ln gonet.Listener
 	err := inNetns(sb.Path, func() error {
@@ -52,7 +53,7 @@ func (m *Manager) startDNS(sb *Sandbox) (*dnsServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded DNS: %w", err)
 	}
-	h := &dnsHandler{m: m, id: sb.ID, upstream: sb.upstream}
+	h := &dnsHandler{m: m, id: sb.ID, upstream: upstreams(host, sb.join.DNS)}
 	d := &dnsServer{servers: []*dns.Server{
 		{PacketConn: pc, Handler: h, UDPSize: dns.DefaultMsgSize},
 		{Listener: ln, Handler: h, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second},

@@ -62,8 +62,7 @@ type Sandbox struct {
 	eps      map[string]*endpoint                 // by network ID
 	bindings []portKey
 	dns      *dnsServer
-	upstream []string    // resolvers the embedded DNS forwards to
-	join     JoinRequest // what made it: its --dns settings, for a resolv.conf rebuilt on connect
+	join     JoinRequest // what made it: its --dns settings, for the embedded DNS and resolv.conf
 }
 
 // endpoint is a container's attachment to one network.
@@ -153,9 +152,8 @@ func (m *Manager) Join(req JoinRequest) (*Sandbox, error) {
 	host := hostResolvConf()
 	sb.ResolvConf = resolvConf(host, req, embedded)
 	if embedded {
-		sb.upstream = upstreams(host, req.DNS)
 		var err error
-		if sb.dns, err = m.startDNS(sb); err != nil {
+		if sb.dns, err = m.startDNS(sb, host); err != nil {
 			return fail(err)
 		}
 	}
@@ -217,8 +215,7 @@ func (m *Manager) Connect(id, name, ref string, cfg *network.EndpointSettings) (
 		return nil, nil
 	}
 	host := hostResolvConf()
-	sb.upstream = upstreams(host, sb.join.DNS)
-	if sb.dns, err = m.startDNS(sb); err != nil {
+	if sb.dns, err = m.startDNS(sb, host); err != nil {
 		m.detachLocked(sb, n, true)
 		return nil, err
 	}
