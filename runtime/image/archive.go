@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
+	"github.com/berth-dev/berth/runtime/snapshot"
 )
 
 // Archives are what `docker save` writes since Docker 25: an OCI image
@@ -511,7 +512,7 @@ func (s *Store) loadOne(ctx context.Context, a *archive, li loadImage, out io.Wr
 			return err
 		}
 		diffID := cfg.RootFS.DiffIDs[i].String()
-		if !validDigest(diffID) {
+		if !snapshot.ValidDigest(diffID) {
 			return errdefs.InvalidArgument("invalid archive: unsupported diff ID %s", diffID)
 		}
 		mt, err := blobMediaType(f.path)

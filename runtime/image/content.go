@@ -15,10 +15,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	digest "github.com/opencontainers/go-digest"
-
 	"github.com/berth-dev/berth/runtime/errdefs"
 	"github.com/berth-dev/berth/runtime/fsutil"
+	"github.com/berth-dev/berth/runtime/snapshot"
 )
 
 // content is the blob store: manifests, configs and layer blobs, each in a
@@ -26,11 +25,6 @@ import (
 // name and written atomically, so a name always holds exactly its content.
 type content struct {
 	root string // …/blobs
-}
-
-// validDigest says whether d is "sha256:" and 64 lowercase hex digits.
-func validDigest(d string) bool {
-	return digest.Digest(d).Validate() == nil && digest.Digest(d).Algorithm() == digest.SHA256 // Algorithm panics on a digest Validate refuses
 }
 
 func digestBytes(b []byte) string {
@@ -57,7 +51,7 @@ func (c *content) path(d string) string {
 }
 
 func (c *content) has(d string) bool {
-	if !validDigest(d) {
+	if !snapshot.ValidDigest(d) {
 		return false
 	}
 	_, err := os.Stat(c.path(d))
@@ -65,7 +59,7 @@ func (c *content) has(d string) bool {
 }
 
 func (c *content) open(d string) (*os.File, error) {
-	if !validDigest(d) {
+	if !snapshot.ValidDigest(d) {
 		return nil, errdefs.InvalidArgument("invalid digest %q", d)
 	}
 	f, err := os.Open(c.path(d))
@@ -109,7 +103,7 @@ func (c *content) put(want string, data []byte) (string, error) {
 }
 
 func (c *content) remove(d string) error {
-	if !validDigest(d) {
+	if !snapshot.ValidDigest(d) {
 		return nil
 	}
 	if err := os.Remove(c.path(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -125,7 +119,7 @@ func (c *content) list() ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		if d := "sha256:" + e.Name(); validDigest(d) {
+		if d := "sha256:" + e.Name(); snapshot.ValidDigest(d) {
 			out = append(out, d)
 		}
 	}
@@ -225,7 +219,7 @@ func (w *ingest) discard() {
 // adopt moves a file already hashed to digest d (a spooled archive entry in
 // the temp directory) into the store.
 func (c *content) adopt(p, d string) error {
-	if !validDigest(d) {
+	if !snapshot.ValidDigest(d) {
 		return errdefs.InvalidArgument("invalid digest %q", d)
 	}
 	if c.has(d) {

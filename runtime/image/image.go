@@ -190,7 +190,7 @@ func (s *Store) loadEntry(path string) (*entry, error) {
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, err
 	}
-	if !validDigest(rec.ID) {
+	if !snapshot.ValidDigest(rec.ID) {
 		return nil, fmt.Errorf("bad image ID %q", rec.ID)
 	}
 	return s.newEntry(rec)

@@ -240,7 +240,7 @@ func describe(img v1.Image) (rec record, rawManifest, rawConfig []byte, err erro
 	}
 	rec = record{ID: m.Config.Digest.String(), Manifest: digestBytes(rawManifest)}
 	for i, l := range m.Layers {
-		if !validDigest(l.Digest.String()) || !validDigest(cfg.RootFS.DiffIDs[i].String()) {
+		if !snapshot.ValidDigest(l.Digest.String()) || !snapshot.ValidDigest(cfg.RootFS.DiffIDs[i].String()) {
 			return rec, nil, nil, errdefs.InvalidArgument("layer %d: unsupported digest %s", i, l.Digest)
 		}
 		rec.Layers = append(rec.Layers, layerRecord{Digest: l.Digest.String(), MediaType: string(l.MediaType),

@@ -3,6 +3,8 @@ package image
 import (
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/runtime/snapshot"
 )
 
 func TestIDForms(t *testing.T) {
@@ -21,8 +23,8 @@ func TestIDForms(t *testing.T) {
 		{"busybox", false, false, false},
 		{"", false, false, false},
 	} {
-		if got := validDigest(c.ref); got != c.digest {
-			t.Errorf("validDigest(%q) = %v", c.ref, got)
+		if got := snapshot.ValidDigest(c.ref); got != c.digest {
+			t.Errorf("ValidDigest(%q) = %v", c.ref, got)
 		}
 		if got := fullIDRE().MatchString(c.ref); got != c.full {
 			t.Errorf("full ID %q: %v", c.ref, got)

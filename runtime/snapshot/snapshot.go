@@ -116,13 +116,14 @@ func ChainID(parent, diffID string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// validSHA256 says whether d is "sha256:" and 64 lowercase hex digits.
-func validSHA256(d string) bool {
+// ValidDigest says whether d is "sha256:" and 64 lowercase hex digits, the
+// only digests the stores here name layers and blobs by.
+func ValidDigest(d string) bool {
 	return digest.Digest(d).Validate() == nil && digest.Digest(d).Algorithm() == digest.SHA256 // Algorithm panics on a digest Validate refuses
 }
 
 func checkDigest(what, d string) error {
-	if !validSHA256(d) {
+	if !ValidDigest(d) {
 		return errdefs.InvalidArgument("invalid %s %q: want sha256:<64 hex digits>", what, d)
 	}
 	return nil
