@@ -96,7 +96,6 @@ type op struct {
 	event string
 	mu    sync.Mutex
 	p     OpProgress
-	order []string
 	index map[string]int
 	last  time.Time
 	dirty bool

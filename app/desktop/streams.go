@@ -83,9 +83,3 @@ func (s *streams) closeAll() {
 		st.cancel()
 	}
 }
-
-func (s *streams) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}

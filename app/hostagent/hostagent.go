@@ -96,8 +96,6 @@ type Agent struct {
 	subs     map[chan hostapi.Status]struct{}
 	ports    *portForwarder
 	health   healthCache
-
-	stopVMOnExit bool
 }
 
 // boot is one boot in flight; done closes when it ends, with err set.
@@ -287,11 +285,4 @@ func (a *Agent) closeSubscribers() {
 		delete(a.subs, ch)
 		close(ch)
 	}
-}
-
-// driverNow returns the current driver (nil before the first boot).
-func (a *Agent) driverNow() driver.Driver {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.drv
 }

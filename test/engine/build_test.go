@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -41,8 +40,6 @@ func buildDir(t *testing.T, files map[string]string) string {
 	}
 	return dir
 }
-
-var stepRE = regexp.MustCompile(`(?m)^Step (\d+)/(\d+) : `)
 
 // The issue's example: a script COPYed into busybox, made executable by a
 // RUN, run by CMD; a rebuild is all cache.
