@@ -10,7 +10,7 @@ PKG     := github.com/berth-dev/berth
 
 # berth-agent needs cgo (libcontainer's nsenter) and is linked statically so it
 # runs as /init in the VM with no libc around it.
-AGENT_TAGS    := netgo,osusergo
+AGENT_TAGS    := netgo,osusergo,seccomp
 AGENT_LDFLAGS := -s -w -extldflags "-static" -X $(PKG)/guest-agent/engineapi.Version=$(VERSION)
 CLI_LDFLAGS   := -s -w -X $(PKG)/app/cli.Version=$(VERSION)
 
@@ -62,7 +62,7 @@ comma := ,
 test: build guest desktop cross test-frontend test-go fuzz
 
 test-go:
-	BERTH_BIN=$(BIN) $(GO) test -count=1 -timeout 45m ./...
+	BERTH_BIN=$(BIN) $(GO) test -tags seccomp -count=1 -timeout 45m ./...
 
 # Each fuzz target runs for FUZZTIME; `go test -fuzz` takes one target at a time.
 fuzz:

@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/guest-agent/dockerinit"
 	"github.com/berth-dev/berth/guest-agent/engineapi"
 	"github.com/berth-dev/berth/guest-agent/pid1"
 	"github.com/berth-dev/berth/runtime/container"
@@ -48,6 +49,11 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
+	if filepath.Base(os.Args[0]) == dockerinit.Name {
+		// `docker run --init`: this binary is the container's PID 1
+		// (checked first: it is PID 1, but of the container).
+		os.Exit(dockerinit.Main(os.Args[1:]))
+	}
 	if filepath.Base(os.Args[0]) == "modprobe" {
 		// In the VM /sbin/modprobe is this binary: the kernel loads the
 		// modules it asks for through it.
@@ -114,6 +120,10 @@ func run() error {
 	slog.SetDefault(log)
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("must run as root (it creates namespaces, cgroups and mounts)")
+	}
+	if !container.SeccompEnabled {
+		// Containers would run without dockerd's default filter.
+		return fmt.Errorf("built without seccomp support: build with cgo and -tags seccomp (make build)")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/errdefs"
 	"github.com/berth-dev/berth/runtime/events"
 	"github.com/berth-dev/berth/runtime/filters"
@@ -100,10 +101,20 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		DefaultRuntime:     "runc",
 		IndexServerAddress: "https://index.docker.io/v1/",
 		Runtimes:           map[string]system.RuntimeWithStatus{"runc": {}},
-		SecurityOptions:    []string{"name=seccomp,profile=unconfined"},
+		SecurityOptions:    securityOptions(),
 	}
 	s.fillInfo(&info)
 	return writeJSON(w, http.StatusOK, info)
+}
+
+// securityOptions is what `docker info` lists under Security Options:
+// dockerd's default seccomp profile is applied to every container that does
+// not opt out (runtime/container/confine.go).
+func securityOptions() []string {
+	if !container.SeccompEnabled {
+		return []string{}
+	}
+	return []string{"name=seccomp,profile=builtin"}
 }
 
 func cgroupVersion() string {

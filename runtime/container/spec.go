@@ -14,9 +14,9 @@ import (
 
 	ctr "github.com/moby/moby/api/types/container"
 	"github.com/moby/sys/capability"
+	"github.com/moby/sys/devices"
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/runc/libcontainer/configs"
-	"github.com/opencontainers/runc/libcontainer/devices"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -64,11 +64,10 @@ func (m *Manager) buildSpec(rec *record, rootfs string, dir string, sb *bnet.San
 	if err != nil {
 		return nil, err
 	}
-	caps, err := capabilities(hc)
-	if err != nil {
-		return nil, err
+	if hc.OomScoreAdj != 0 {
+		adj := hc.OomScoreAdj
+		proc.OOMScoreAdj = &adj
 	}
-	proc.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
 
 	spec := &specs.Spec{
 		Version:  specs.Version,
@@ -127,22 +126,12 @@ func (m *Manager) buildSpec(rec *record, rootfs string, dir string, sb *bnet.San
 		return nil, err
 	}
 	spec.Linux.Resources = res
-	if hc.Privileged {
-		devs, err := hostDevices()
-		if err != nil {
+	if err := confine(spec, hc); err != nil {
+		return nil, err
+	}
+	if hc.Init != nil && *hc.Init {
+		if err := withInit(spec); err != nil {
 			return nil, err
-		}
-		spec.Linux.Devices = devs
-		res.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
-	} else {
-		res.Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
-		spec.Linux.MaskedPaths = defaultMaskedPaths
-		spec.Linux.ReadonlyPaths = defaultReadonlyPaths
-		if hc.MaskedPaths != nil {
-			spec.Linux.MaskedPaths = hc.MaskedPaths
-		}
-		if hc.ReadonlyPaths != nil {
-			spec.Linux.ReadonlyPaths = hc.ReadonlyPaths
 		}
 	}
 
@@ -501,9 +490,6 @@ func validateHostConfig(hc *ctr.HostConfig) error {
 	if _, err := resources(hc); err != nil {
 		return err
 	}
-	if _, err := capabilities(hc); err != nil {
-		return err
-	}
 	for _, h := range hc.ExtraHosts {
 		name, ip, ok := strings.Cut(h, ":")
 		if !ok || name == "" {
@@ -522,8 +508,8 @@ func validateHostConfig(hc *ctr.HostConfig) error {
 	if !hc.UTSMode.Valid() {
 		return errdefs.InvalidArgument("invalid UTS mode: %s", hc.UTSMode)
 	}
-	if hc.Init != nil && *hc.Init {
-		return errdefs.NotImplemented("--init is not supported: run your own init as the entrypoint")
+	if err := validateSecurity(hc); err != nil {
+		return err
 	}
 	switch hc.LogConfig.Type {
 	case "", "json-file":
