@@ -28,6 +28,7 @@ import (
 	"github.com/berth-dev/berth/guest-agent/dockerinit"
 	"github.com/berth-dev/berth/guest-agent/engineapi"
 	"github.com/berth-dev/berth/guest-agent/pid1"
+	"github.com/berth-dev/berth/internal/connauth"
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/engine"
 	"github.com/berth-dev/berth/vm/transport"
@@ -99,6 +100,7 @@ func run() error {
 		logLevel        = flag.String("log-level", "info", "debug, info, warn or error")
 		showVersion     = flag.Bool("version", false, "print the version and exit")
 		hostGateway     = flag.String("host-gateway-ip", "", "address host.docker.internal resolves to (default: the bridge's gateway, i.e. this host)")
+		tokenStdin      = flag.Bool("auth-token-stdin", false, "read a connection token from the first line of stdin; every TCP connection must open with it (the WSL driver's port, which other local users can reach)")
 		waitFD          = flag.Int("wait-fd", -1, "wait for a byte on this file descriptor before opening the state (the VM's PID 1 starts the engine early and lets it go once the data disk is mounted); end of file means exit")
 	)
 	flag.Var(&hosts, "host", "address to serve the Engine API on (repeatable): unix:///path or tcp://ip:port")
@@ -139,6 +141,14 @@ func run() error {
 		}
 	}
 
+	var token string
+	if *tokenStdin {
+		var err error
+		if token, err = connauth.ReadToken(os.Stdin); err != nil {
+			return fmt.Errorf("--auth-token-stdin: %w", err)
+		}
+	}
+
 	var gw netip.Addr
 	if *hostGateway != "" {
 		var err error
@@ -157,6 +167,9 @@ func run() error {
 	var listeners []net.Listener
 	for _, h := range hosts {
 		l, err := transport.Listen(h)
+		if err == nil && token != "" && l.Addr().Network() == "tcp" {
+			l, err = connauth.Listen(l, token)
+		}
 		if err != nil {
 			for _, l := range listeners {
 				l.Close()

@@ -78,11 +78,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // decodeJSON reads a JSON request body into v. An empty body leaves v as is;
 // malformed or oversized bodies are InvalidArgument (400).
 func decodeJSON(r *http.Request, v any) error {
+	if err := checkForJSON(r); err != nil {
+		return err
+	}
 	if r.Body == nil {
 		return nil
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "text/plain") {
-		return errdefs.InvalidArgument("unsupported Content-Type %q: expected application/json", ct)
 	}
 	body := io.LimitReader(r.Body, maxJSONBody+1)
 	dec := json.NewDecoder(body)

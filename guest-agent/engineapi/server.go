@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/connauth"
 	"github.com/berth-dev/berth/runtime/engine"
 	"github.com/berth-dev/berth/runtime/errdefs"
 )
@@ -57,8 +58,14 @@ func New(eng *engine.Engine, log *slog.Logger) *Server {
 
 // Serve answers Engine API requests on l until it is closed or ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	var h http.Handler = s
+	if l.Addr().Network() == "tcp" && !connauth.Authenticated(l) {
+		// Connections that presented the host agent's token come from
+		// the user's own socket; others may come from a web page.
+		h = tcpGuard(l, s)
+	}
 	hs := &http.Server{
-		Handler:           s,
+		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ type Agent struct {
 	Socket string // path of the API socket
 	Host   string // DOCKER_HOST value: unix://…
 	Args   []string
+	Stdin  string // written to the agent's stdin at each start
 
 	t     T
 	mu    sync.Mutex // guards cmd
@@ -32,8 +34,9 @@ type Agent struct {
 
 // AgentOptions configure StartAgent.
 type AgentOptions struct {
-	Root string   // reuse a state root (default: a fresh temp dir)
-	Args []string // extra flags, e.g. --insecure-registry
+	Root  string   // reuse a state root (default: a fresh temp dir)
+	Args  []string // extra flags, e.g. --insecure-registry
+	Stdin string   // the agent's stdin (e.g. the token of --auth-token-stdin)
 }
 
 // StartAgent starts bin/berth-agent as root with its own state root, socket
@@ -52,7 +55,7 @@ func StartAgent(t T, opts AgentOptions) *Agent {
 	var id [4]byte
 	rand.Read(id[:])
 	sock := filepath.Join(dir, "docker.sock")
-	a := &Agent{Root: root, Socket: sock, Host: "unix://" + sock, t: t,
+	a := &Agent{Root: root, Socket: sock, Host: "unix://" + sock, Stdin: opts.Stdin, t: t,
 		Args: append([]string{"--root", root, "--host", "unix://" + sock,
 			"--cgroup-parent", "/berth-test-" + hex.EncodeToString(id[:]), "--log-level", "debug"}, opts.Args...)}
 	a.Start()
@@ -75,6 +78,9 @@ func (a *Agent) Start() {
 	a.t.Helper()
 	cmd := exec.Command(Binary(a.t, "berth-agent"), a.Args...)
 	cmd.Stdout, cmd.Stderr = syncWriter{&a.logMu, &a.log}, syncWriter{&a.logMu, &a.log}
+	if a.Stdin != "" {
+		cmd.Stdin = strings.NewReader(a.Stdin)
+	}
 	if err := cmd.Start(); err != nil {
 		a.t.Fatalf("start berth-agent: %v", err)
 	}

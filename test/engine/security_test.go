@@ -2,20 +2,25 @@ package engine_test
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/berth-dev/berth/internal/connauth"
 	"github.com/berth-dev/berth/internal/testkit"
 )
 
@@ -317,5 +322,123 @@ func TestCreateSecurityOptions(t *testing.T) {
 				t.Fatalf("%d %s, want 400 naming %q", resp.StatusCode, b, tc.want)
 			}
 		})
+	}
+}
+
+// freeTCPPort is a loopback port free now.
+func freeTCPPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// rawHTTP sends one request on a fresh connection to addr, after pre
+// (the connection token, or nothing), and returns the status line, or ""
+// if the engine closed the connection without answering.
+func rawHTTP(t *testing.T, addr, pre, req string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	io.WriteString(c, pre+req)
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line)
+}
+
+// TestAPIRefusesWebPages: JSON bodies must be declared as JSON (a page can
+// post text/plain anywhere); a TCP listener serves only requests naming
+// itself and carrying no Origin (DNS rebinding, cross-site requests).
+func TestAPIRefusesWebPages(t *testing.T) {
+	reg := testkit.StartRegistry(t, testkit.RegistryOptions{})
+	addr := freeTCPPort(t)
+	a := testkit.StartAgent(t, testkit.AgentOptions{Args: []string{"--host", "tcp://" + addr}})
+	ref := reg.Addr + "/busybox:latest"
+	testkit.Push(t, ref, testkit.BusyboxImage(t))
+	d := testkit.NewDocker(t, "tcp://"+addr) // the CLI names the listener as Host
+	d.Must("pull", ref)
+
+	c := a.HTTPClient()
+	body := `{"Image":"` + ref + `","Cmd":["true"]}`
+	for ct, want := range map[string]int{"text/plain": 400, "": 400, "application/x-www-form-urlencoded": 400, "application/json": 201} {
+		req, _ := http.NewRequest(http.MethodPost, "http://berth/containers/create", strings.NewReader(body))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 400 && !strings.Contains(string(b), "must be 'application/json'")) {
+			t.Errorf("create with Content-Type %q: %d %s, want %d", ct, resp.StatusCode, b, want)
+		}
+	}
+	if n := strings.Count(d.Must("ps", "-aq"), "\n"); n != 1 {
+		t.Errorf("%d containers created, want only the application/json one", n)
+	}
+
+	_, port, _ := net.SplitHostPort(addr)
+	create := func(host, extra string) string {
+		return "POST /containers/create HTTP/1.1\r\nHost: " + host + "\r\n" + extra + "Content-Type: application/json\r\nContent-Length: " +
+			strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body
+	}
+	for _, tc := range []struct{ req, want string }{
+		{create("evil.example:"+port, ""), "403"},
+		{create("localhost.evil.example:"+port, ""), "403"},
+		{create(addr, "Origin: http://evil.example:"+port+"\r\n"), "403"},
+		{create(addr, "Origin: null\r\n"), "403"},
+		{create(addr, ""), "201"},
+		{create("localhost:"+port, ""), "201"},
+	} {
+		if got := rawHTTP(t, addr, "", tc.req); !strings.Contains(got, " "+tc.want+" ") {
+			t.Errorf("%q: %q, want %s", strings.SplitN(tc.req, "\r\nContent-Type", 2)[0], got, tc.want)
+		}
+	}
+	if n := strings.Count(d.Must("ps", "-aq"), "\n"); n != 3 {
+		t.Errorf("%d containers, want 3: refused requests must create nothing", n)
+	}
+}
+
+// TestTCPListenerToken: with --auth-token-stdin (the WSL driver's port,
+// reachable by every local user), a connection is served only after it
+// presents the token, which appears in no argv, environment or log.
+func TestTCPListenerToken(t *testing.T) {
+	token, err := connauth.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeTCPPort(t)
+	a := testkit.StartAgent(t, testkit.AgentOptions{Args: []string{"--host", "tcp://" + addr, "--auth-token-stdin"}, Stdin: token + "\n"})
+	ping := "GET /_ping HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-test\r\nConnection: close\r\n\r\n" // longer than a token line
+	if got := rawHTTP(t, addr, "", ping); got != "" {
+		t.Errorf("without the token: %q, want the connection closed unanswered", got)
+	}
+	other, _ := connauth.NewToken()
+	if got := rawHTTP(t, addr, other+"\n", ping); got != "" {
+		t.Errorf("with another token: %q", got)
+	}
+	if got := rawHTTP(t, addr, token+"\n", ping); got != "HTTP/1.1 200 OK" {
+		t.Errorf("with the token: %q", got)
+	}
+	for _, f := range []string{"cmdline", "environ"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", a.Pid(), f))
+		if err != nil || strings.Contains(string(b), token) {
+			t.Errorf("/proc/PID/%s holds the token (or is unreadable: %v)", f, err)
+		}
+	}
+	if strings.Contains(a.LogTail(1<<20), token) {
+		t.Error("the token is in the agent's log")
+	}
+	// The unix socket needs no token.
+	if resp, err := a.HTTPClient().Get("http://berth/_ping"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("unix socket: %v", err)
 	}
 }

@@ -80,10 +80,12 @@ func drvfsPath(win string) (string, error) {
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // agentScript runs berth-agent in the distro, serving the Engine API on
-// the distro's loopback at port (relayed by WSL to Windows' loopback); its
-// PID is kept so Stop can ask it to shut down.
+// the distro's loopback at port (relayed by WSL to Windows' loopback, where
+// every local user can connect: each connection must present the token the
+// driver writes on the agent's stdin); its PID is kept so Stop can ask it
+// to shut down.
 func agentScript(port int, engineArgs []string) string {
-	args := []string{agentPath, "--root", engineRoot, "--host", "tcp://127.0.0.1:" + strconv.Itoa(port), "--cgroup-parent", "/berth"}
+	args := []string{agentPath, "--root", engineRoot, "--host", "tcp://127.0.0.1:" + strconv.Itoa(port), "--cgroup-parent", "/berth", "--auth-token-stdin"}
 	args = append(args, engineArgs...)
 	q := make([]string, len(args))
 	for i, a := range args {

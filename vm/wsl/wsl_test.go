@@ -97,7 +97,7 @@ func TestScripts(t *testing.T) {
 	hostile := []string{"--label=a b", "--label=it's", "$(touch " + filepath.Join(dir, "pwned") + ")"}
 	out := run(agentScript(23750, hostile))
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	want := append([]string{"--root", engineRoot, "--host", "tcp://127.0.0.1:23750", "--cgroup-parent", "/berth"}, hostile...)
+	want := append([]string{"--root", engineRoot, "--host", "tcp://127.0.0.1:23750", "--cgroup-parent", "/berth", "--auth-token-stdin"}, hostile...)
 	if !reflect.DeepEqual(lines, want) {
 		t.Errorf("agent saw %q, want %q", lines, want)
 	}

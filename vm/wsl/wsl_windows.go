@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/windows"
 
+	"github.com/berth-dev/berth/internal/connauth"
 	"github.com/berth-dev/berth/runtime/fsutil"
 	"github.com/berth-dev/berth/vm/driver"
 	"github.com/berth-dev/berth/vm/transport"
@@ -49,6 +50,7 @@ type Driver struct {
 	distro string
 	cmd    *exec.Cmd // wsl.exe running the agent
 	port   int
+	token  string        // every connection to port opens with it (internal/connauth)
 	done   chan struct{} // closed when wsl.exe has exited
 }
 
@@ -132,8 +134,16 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	if err != nil {
 		return err
 	}
+	// Windows' loopback port is open to every local user: the engine
+	// serves only connections that present this token, which stays in
+	// this process and reaches the agent on its stdin (no argv, no file).
+	token, err := connauth.NewToken()
+	if err != nil {
+		return err
+	}
 	cmd := exec.Command("wsl.exe", "--distribution", distro, "--user", "root", "--exec", busybox, "sh", "-c", agentScript(port, m.EngineArgs))
 	cmd.Env = append(os.Environ(), "WSL_UTF8=1")
+	cmd.Stdin = strings.NewReader(token + "\n")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{HideWindow: true, CreationFlags: windows.CREATE_NO_WINDOW | windows.CREATE_NEW_PROCESS_GROUP}
 	if err := cmd.Start(); err != nil {
@@ -142,7 +152,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	}
 	done := make(chan struct{})
 	d.mu.Lock()
-	d.m, d.distro, d.cmd, d.port, d.done = m, distro, cmd, port, done
+	d.m, d.distro, d.cmd, d.port, d.token, d.done = m, distro, cmd, port, token, done
 	d.mu.Unlock()
 	go func() {
 		werr := cmd.Wait()
@@ -315,7 +325,7 @@ func (d *Driver) status() driver.Status {
 // DialGuest implements driver.Driver. Only the engine is reachable.
 func (d *Driver) DialGuest(ctx context.Context, port uint32) (net.Conn, error) {
 	d.mu.Lock()
-	p, running := d.port, d.cmd != nil
+	p, token, running := d.port, d.token, d.cmd != nil
 	d.mu.Unlock()
 	if !running {
 		return nil, fmt.Errorf("dial guest port %d: %w", port, driver.ErrNotRunning)
@@ -323,7 +333,15 @@ func (d *Driver) DialGuest(ctx context.Context, port uint32) (net.Conn, error) {
 	if port != transport.PortEngine {
 		return nil, fmt.Errorf("dial guest port %d: the WSL driver serves only the engine (port %d)", port, transport.PortEngine)
 	}
-	return transport.Dial(ctx, "tcp://127.0.0.1:"+strconv.Itoa(p))
+	c, err := transport.Dial(ctx, "tcp://127.0.0.1:"+strconv.Itoa(p))
+	if err != nil {
+		return nil, err
+	}
+	if err := connauth.Send(c, token); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 var _ driver.Driver = (*Driver)(nil)
