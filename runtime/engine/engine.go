@@ -47,6 +47,8 @@ type Engine struct {
 	Volumes    *volume.Store
 	Started    time.Time
 	ID         string // stable engine ID, kept under Root
+
+	lock *os.File // ROOT/engine.lock, held while the engine is open
 }
 
 // New opens (or creates) the engine state under cfg.Root.
@@ -60,6 +62,16 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
 		return nil, fmt.Errorf("engine: state root: %w", err)
 	}
+	lock, err := lockRoot(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
 	id, err := engineID(cfg.Root)
 	if err != nil {
 		return nil, err
@@ -121,8 +133,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	lap("builds")
 	slog.Debug("engine state opened", took...)
+	ok = true
 	return &Engine{Config: cfg, Events: bus, Snapshots: snaps, Images: images, Containers: containers, Builds: builds,
-		Networks: networks, Volumes: volumes, Started: time.Now(), ID: id}, nil
+		Networks: networks, Volumes: volumes, Started: time.Now(), ID: id, lock: lock}, nil
 }
 
 // Close stops what is running and releases the state root: running
@@ -133,5 +146,6 @@ func (e *Engine) Close(ctx context.Context) error {
 	if nerr := e.Networks.Close(); nerr != nil && err == nil {
 		err = nerr
 	}
+	e.lock.Close() // the root is free for the next engine
 	return err
 }

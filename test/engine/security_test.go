@@ -442,3 +442,36 @@ func TestTCPListenerToken(t *testing.T) {
 		t.Errorf("unix socket: %v", err)
 	}
 }
+
+// TestOneEnginePerRoot: a second engine on a live engine's state root exits
+// at once, naming the first, and the first's containers and network are
+// untouched.
+func TestOneEnginePerRoot(t *testing.T) {
+	e := newImageEnv(t)
+	e.d.Must("pull", e.ref)
+	e.d.Must("run", "-d", "--name", "keep", e.ref, "sleep", "60")
+	dir := t.TempDir()
+	cmd := exec.Command(testkit.Binary(t, "berth-agent"), "--root", e.agent.Root, "--host", "unix://"+filepath.Join(dir, "second.sock"),
+		"--cgroup-parent", "/berth-test-second")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a second engine on the same root started: %s", out)
+	}
+	if want := fmt.Sprintf("in use by PID %d", e.agent.Pid()); !strings.Contains(string(out), want) {
+		t.Fatalf("second engine: %v: %s (want %q)", err, out, want)
+	}
+	if got := e.d.Must("inspect", "-f", "{{.State.Running}}", "keep"); got != "true\n" {
+		t.Fatalf("the first engine's container after the second's attempt: running=%s", got)
+	}
+	if got := e.d.Must("exec", "keep", "echo", "alive"); got != "alive\n" {
+		t.Fatalf("exec: %q", got)
+	}
+	if got := e.d.Must("run", "--rm", e.ref, "sh", "-c", "ip -4 addr show eth0 | grep -c inet"); got != "1\n" {
+		t.Fatalf("a new container's network: %q", got)
+	}
+	// Once the first engine stops, the root is free again.
+	e.d.Must("rm", "-f", "keep")
+	e.agent.Stop()
+	e.agent.Start()
+	e.d.Must("ps", "-a")
+}
