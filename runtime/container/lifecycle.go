@@ -122,7 +122,7 @@ func (m *Manager) settleRestarting(c *Container) {
 	defer c.mu.Unlock()
 	if c.rec.State.Status == ctr.StateRestarting {
 		c.rec.State.Status = ctr.StateExited
-		c.saveLocked()
+		m.saveLogged(c)
 		c.notifyLocked()
 	}
 }
@@ -147,10 +147,13 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 		if c.rec.State.Status == ctr.StateRestarting {
 			c.rec.State.Status = ctr.StateExited
 		}
-		c.saveLocked()
+		serr := m.saveLogged(c)
 		c.notifyLocked()
 		c.mu.Unlock()
 		m.cfg.RootFS.Unmount(id)
+		if serr != nil {
+			return fmt.Errorf("%w (and its state could not be saved: %v)", kerr, serr)
+		}
 		return kerr
 	}
 	rootfs, err := m.cfg.RootFS.Prepare(id, rec.ChainID)
@@ -517,7 +520,7 @@ func (m *Manager) stop(ctx context.Context, c *Container, opts StopOptions, manu
 	r, status := c.run, c.rec.State.Status
 	if manual && (r != nil || status == ctr.StateRestarting) {
 		c.rec.HasBeenManuallyStopped = true
-		c.saveLocked()
+		m.saveLogged(c) // the stop goes on: a full disk must not keep a container running
 	}
 	stopSignal, cfgTimeout := c.rec.Config.StopSignal, c.rec.Config.StopTimeout
 	c.mu.Unlock()
@@ -704,13 +707,17 @@ func (m *Manager) setPaused(ref string, pause bool) error {
 		return fmt.Errorf("%s container %s: %w", action, id, err)
 	}
 	c.mu.Lock()
+	var serr error
 	if c.run == r {
 		c.rec.State.Status = status
-		c.saveLocked()
+		serr = m.saveLogged(c)
 		c.notifyLocked()
 	}
 	c.mu.Unlock()
 	m.event(c, action, nil)
+	if serr != nil {
+		return fmt.Errorf("%s container %s: done, but its state could not be saved: %w", action, id, serr)
+	}
 	return nil
 }
 

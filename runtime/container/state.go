@@ -109,6 +109,17 @@ func (c *Container) saveLocked() error {
 	return nil
 }
 
+// saveLogged is saveLocked for state changes that happen whatever the disk
+// says (an exit, a stop): a failure is logged, and returned for the caller
+// to report. Call with c.mu held.
+func (m *Manager) saveLogged(c *Container) error {
+	err := c.saveLocked()
+	if err != nil {
+		m.log.Error("save state", "container", c.rec.ID, "err", err)
+	}
+	return err
+}
+
 func loadRecord(dir string) (record, error) {
 	var rec record
 	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
