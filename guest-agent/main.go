@@ -94,16 +94,17 @@ func sinceExec() time.Duration {
 
 func run() error {
 	var (
-		hosts, insecure listFlag
-		root            = flag.String("root", "/var/lib/berth", "directory holding all engine state")
-		cgroupParent    = flag.String("cgroup-parent", "/berth", "cgroup under which containers are placed")
-		logLevel        = flag.String("log-level", "info", "debug, info, warn or error")
-		showVersion     = flag.Bool("version", false, "print the version and exit")
-		hostGateway     = flag.String("host-gateway-ip", "", "address host.docker.internal resolves to (default: the bridge's gateway, i.e. this host)")
-		tokenStdin      = flag.Bool("auth-token-stdin", false, "read a connection token from the first line of stdin; every TCP connection must open with it (the WSL driver's port, which other local users can reach)")
-		waitFD          = flag.Int("wait-fd", -1, "wait for a byte on this file descriptor before opening the state (the VM's PID 1 starts the engine early and lets it go once the data disk is mounted); end of file means exit")
+		hosts, insecure, logOpts listFlag
+		root                     = flag.String("root", "/var/lib/berth", "directory holding all engine state")
+		cgroupParent             = flag.String("cgroup-parent", "/berth", "cgroup under which containers are placed")
+		logLevel                 = flag.String("log-level", "info", "debug, info, warn or error")
+		showVersion              = flag.Bool("version", false, "print the version and exit")
+		hostGateway              = flag.String("host-gateway-ip", "", "address host.docker.internal resolves to (default: the bridge's gateway, i.e. this host)")
+		tokenStdin               = flag.Bool("auth-token-stdin", false, "read a connection token from the first line of stdin; every TCP connection must open with it (the WSL driver's port, which other local users can reach)")
+		waitFD                   = flag.Int("wait-fd", -1, "wait for a byte on this file descriptor before opening the state (the VM's PID 1 starts the engine early and lets it go once the data disk is mounted); end of file means exit")
 	)
 	flag.Var(&hosts, "host", "address to serve the Engine API on (repeatable): unix:///path or tcp://ip:port")
+	flag.Var(&logOpts, "log-opt", "default json-file log option for containers, KEY=VALUE (repeatable), e.g. max-size=20m")
 	flag.Var(&insecure, "insecure-registry", "registry host[:port] reached over plain HTTP (repeatable)")
 	flag.Parse()
 	if *showVersion {
@@ -157,7 +158,15 @@ func run() error {
 		}
 	}
 	t0 := time.Now()
-	eng, err := engine.New(ctx, engine.Config{Root: *root, InsecureRegistries: insecure, CgroupParent: *cgroupParent, HostGatewayIP: gw})
+	lo := map[string]string{}
+	for _, o := range logOpts {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--log-opt %q: want KEY=VALUE", o)
+		}
+		lo[k] = v
+	}
+	eng, err := engine.New(ctx, engine.Config{Root: *root, InsecureRegistries: insecure, CgroupParent: *cgroupParent, HostGatewayIP: gw, LogOpts: lo})
 	if err != nil {
 		return err
 	}

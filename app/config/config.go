@@ -32,7 +32,18 @@ type Settings struct {
 	StartAtLogin       bool     `json:"startAtLogin"`
 	InsecureRegistries []string `json:"insecureRegistries"`
 	RegistryMirrors    []string `json:"registryMirrors"`
+	// ContainerLogMiB bounds each container's json-file log on the VM's
+	// disk: it is rotated at this size and one older file is kept (the
+	// engine's --log-opt max-size and max-file; a container's own
+	// --log-opt wins).
+	ContainerLogMiB int `json:"containerLogMiB"`
 }
+
+// Bounds of ContainerLogMiB.
+const (
+	DefaultContainerLogMiB = 20
+	MaxContainerLogMiB     = 10240
+)
 
 // Defaults returns the settings a new install starts with: half the host's
 // CPUs (at least 1, at most 4), 2 GiB of memory, a 64 GiB sparse disk, the
@@ -50,7 +61,7 @@ func Defaults() Settings {
 	if home != "" {
 		shares = []string{home}
 	}
-	return Settings{CPUs: cpus, MemoryMiB: 2048, DiskGiB: 64, SharedFolders: shares}
+	return Settings{CPUs: cpus, MemoryMiB: 2048, DiskGiB: 64, SharedFolders: shares, ContainerLogMiB: DefaultContainerLogMiB}
 }
 
 // Limits bound what Validate accepts; Host() reads them from this machine.
@@ -93,6 +104,9 @@ func (s Settings) Validate(lim Limits) error {
 	}
 	if s.DiskGiB < 8 || s.DiskGiB > 2048 {
 		add("diskGiB", "must be between 8 and 2048 GiB")
+	}
+	if s.ContainerLogMiB < 1 || s.ContainerLogMiB > MaxContainerLogMiB {
+		add("containerLogMiB", "must be between 1 and %d MiB", MaxContainerLogMiB)
 	}
 	if s.Driver != "" && len(lim.Drivers) > 0 && !contains(lim.Drivers, s.Driver) {
 		add("driver", "%q is not available here (choose one of %s)", s.Driver, strings.Join(lim.Drivers, ", "))
@@ -180,6 +194,9 @@ func Load(p Paths) (Settings, error) {
 	}
 	if s.DiskGiB == 0 {
 		s.DiskGiB = d.DiskGiB
+	}
+	if s.ContainerLogMiB == 0 {
+		s.ContainerLogMiB = d.ContainerLogMiB
 	}
 	return s, nil
 }

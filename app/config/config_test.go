@@ -16,7 +16,7 @@ func TestDefaultsValidate(t *testing.T) {
 }
 
 func TestValidationListsEveryProblem(t *testing.T) {
-	s := Settings{CPUs: 0, MemoryMiB: 100, DiskGiB: 4, Driver: "hyperv",
+	s := Settings{CPUs: 0, MemoryMiB: 100, DiskGiB: 4, Driver: "hyperv", ContainerLogMiB: MaxContainerLogMiB + 1,
 		SharedFolders:      []string{"relative/dir", "/definitely/not/here"},
 		InsecureRegistries: []string{"http://reg:5000", "reg:99999", "10.0.0.0/8", "myreg.local:5000"},
 		RegistryMirrors:    []string{"ftp://mirror", "https://mirror.example"}}
@@ -29,7 +29,7 @@ func TestValidationListsEveryProblem(t *testing.T) {
 	for _, e := range ve {
 		fields[e.Field]++
 	}
-	want := map[string]int{"cpus": 1, "memoryMiB": 1, "diskGiB": 1, "driver": 1, "sharedFolders": 2, "insecureRegistries": 2, "registryMirrors": 1}
+	want := map[string]int{"cpus": 1, "memoryMiB": 1, "diskGiB": 1, "driver": 1, "sharedFolders": 2, "insecureRegistries": 2, "registryMirrors": 1, "containerLogMiB": 1}
 	for f, n := range want {
 		if fields[f] != n {
 			t.Errorf("%s: %d errors, want %d (%v)", f, fields[f], n, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/berth-dev/berth/app/config"
@@ -339,6 +340,10 @@ func (a *Agent) machine(s config.Settings) (*driver.Machine, error) {
 	}
 	for _, r := range s.InsecureRegistries {
 		m.EngineArgs = append(m.EngineArgs, "--insecure-registry="+r)
+	}
+	if s.ContainerLogMiB > 0 {
+		// Logs live on the VM's disk: bounded by default, as the user set.
+		m.EngineArgs = append(m.EngineArgs, "--log-opt=max-size="+strconv.Itoa(s.ContainerLogMiB)+"m", "--log-opt=max-file=2")
 	}
 	m.Shares = shares(s.SharedFolders, a.log)
 	return m, nil

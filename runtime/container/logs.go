@@ -46,6 +46,9 @@ func parseLogOptions(cfg ctr.LogConfig) (logOptions, error) {
 		switch k {
 		case "max-size":
 			n, err := units.RAMInBytes(v)
+			if v == "-1" { // dockerd's "unlimited"
+				n, err = 0, nil
+			}
 			if err != nil || n < 0 {
 				return o, errdefs.InvalidArgument("invalid max-size %q for the json-file log driver", v)
 			}

@@ -53,6 +53,10 @@ type Config struct {
 	Volumes      Volumes  // nil: volumes and bind mounts are refused
 	Events       *evbus.Bus
 	Log          *slog.Logger
+	// LogOpts are the json-file options a container gets for those it
+	// does not set itself (the agent's --log-opt, as dockerd's), e.g. a
+	// max-size that bounds logs on the VM's disk.
+	LogOpts map[string]string
 }
 
 // trashPrefix marks a removed container's directory awaiting deletion.
@@ -93,6 +97,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if err := CheckLogOpts(cfg.LogOpts); err != nil {
+		return nil, err
+	}
 	for _, d := range []string{cfg.Root, cfg.RuntimeRoot} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("containers: %w", err)
@@ -109,6 +116,14 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		m.restartOnBoot(boot)
 	}()
 	return m, nil
+}
+
+// CheckLogOpts validates default json-file log options (Config.LogOpts).
+func CheckLogOpts(opts map[string]string) error {
+	if _, err := parseLogOptions(ctr.LogConfig{Type: "json-file", Config: opts}); err != nil {
+		return fmt.Errorf("default log options: %w", err)
+	}
+	return nil
 }
 
 func newContainer(dir string, rec record) *Container {
@@ -325,6 +340,23 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (string, []str
 	}
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
+	}
+	if hc.LogConfig.Type == "json-file" && len(m.cfg.LogOpts) > 0 {
+		// The engine's defaults fill what the container left unset, as
+		// dockerd merges its --log-opt values.
+		opts := maps.Clone(hc.LogConfig.Config)
+		if opts == nil {
+			opts = map[string]string{}
+		}
+		for k, v := range m.cfg.LogOpts {
+			if _, ok := opts[k]; !ok {
+				opts[k] = v
+			}
+		}
+		if _, err := parseLogOptions(ctr.LogConfig{Type: "json-file", Config: opts}); err != nil {
+			return "", nil, err
+		}
+		hc.LogConfig.Config = opts
 	}
 	nc, err := m.checkNetworking(hc, opts.NetworkingConfig, cfg.ExposedPorts)
 	if err != nil {
@@ -601,10 +633,10 @@ func (m *Manager) removeLocked(c *Container, publish bool) error {
 		c.gone = false
 		c.rec.State.Status = ctr.StateDead
 		c.rec.State.Error = err.Error()
-		c.saveLocked()
+		serr := m.saveLogged(c)
 		c.notifyLocked()
 		c.mu.Unlock()
-		return fmt.Errorf("remove container %s: rootfs: %w", id, err)
+		return errors.Join(fmt.Errorf("remove container %s: rootfs: %w", id, err), serr)
 	}
 	// The directory (record, logs) is renamed away at once and deleted in
 	// the background; a crash leaves it to the sweep in restore.

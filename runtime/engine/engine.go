@@ -32,6 +32,8 @@ type Config struct {
 	// HostGatewayIP is what host.docker.internal and host-gateway resolve
 	// to; empty: the default bridge's gateway (the host itself, natively).
 	HostGatewayIP netip.Addr
+	// LogOpts are default json-file options for containers (--log-opt).
+	LogOpts map[string]string
 }
 
 // Engine is the runtime assembled. Its parts are exported so the API layer
@@ -58,6 +60,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	if cfg.CgroupParent == "" {
 		cfg.CgroupParent = "/berth"
+	}
+	if err := container.CheckLogOpts(cfg.LogOpts); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
 		return nil, fmt.Errorf("engine: state root: %w", err)
@@ -116,6 +121,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		Networks:     networks,
 		Volumes:      volumes,
 		Events:       bus,
+		LogOpts:      cfg.LogOpts,
 	})
 	if err != nil {
 		networks.Close()

@@ -475,3 +475,54 @@ func TestOneEnginePerRoot(t *testing.T) {
 	e.agent.Start()
 	e.d.Must("ps", "-a")
 }
+
+// TestDefaultLogBound: the engine's --log-opt (hostd passes the Settings'
+// container log size) bounds a container's json-file log unless the
+// container sets its own.
+func TestDefaultLogBound(t *testing.T) {
+	reg := testkit.StartRegistry(t, testkit.RegistryOptions{})
+	a := testkit.StartAgent(t, testkit.AgentOptions{Args: []string{"--log-opt", "max-size=8k", "--log-opt", "max-file=2"}})
+	ref := reg.Addr + "/busybox:latest"
+	testkit.Push(t, ref, testkit.BusyboxImage(t))
+	d := testkit.NewDocker(t, a.Host)
+	d.Must("pull", ref)
+	spam := "i=0; while [ $i -lt 3000 ]; do echo line $i of a chatty container; i=$((i+1)); done"
+	d.Must("run", "--name", "chatty", ref, "sh", "-c", spam)
+	d.Must("run", "--name", "own", "--log-opt", "max-size=64k", ref, "sh", "-c", spam)
+	if got := d.Must("inspect", "-f", "{{json .HostConfig.LogConfig}}", "chatty"); !strings.Contains(got, `"max-size":"8k"`) || !strings.Contains(got, `"max-file":"2"`) {
+		t.Errorf("chatty's log config: %s", got)
+	}
+	if got := d.Must("inspect", "-f", "{{json .HostConfig.LogConfig}}", "own"); !strings.Contains(got, `"max-size":"64k"`) {
+		t.Errorf("own's log config: %s", got)
+	}
+	size := func(name string) int64 {
+		id := strings.TrimSpace(d.Must("inspect", "-f", "{{.Id}}", name))
+		files, _ := filepath.Glob(filepath.Join(a.Root, "containers", id, id+"-json.log*"))
+		var n int64
+		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil {
+				n += fi.Size()
+			}
+		}
+		return n
+	}
+	if n := size("chatty"); n == 0 || n > 2*8<<10+512 {
+		t.Errorf("chatty's logs take %d bytes, want at most two files of 8 KiB", n)
+	}
+	if n := size("own"); n <= 2*8<<10+512 {
+		t.Errorf("own's logs take only %d bytes: its max-size was not kept", n)
+	}
+	if got := d.Must("logs", "--tail", "1", "chatty"); got != "line 2999 of a chatty container\n" {
+		t.Errorf("logs --tail 1: %q", got)
+	}
+	mustContain(t, "a bad default", string(mustFail(t, exec.Command(testkit.Binary(t, "berth-agent"), "--root", t.TempDir(), "--log-opt", "max-size=lots"))), "max-size")
+}
+
+func mustFail(t *testing.T, cmd *exec.Cmd) []byte {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("%v succeeded: %s", cmd.Args, out)
+	}
+	return out
+}

@@ -29,6 +29,7 @@ export function checkSettings(s: config.Settings, lim: config.Limits): config.Fi
   if (!(s.memoryMiB >= 512 && (!lim.maxMemoryMiB || s.memoryMiB <= lim.maxMemoryMiB)))
     add('memoryMiB', `must be between 512 and ${lim.maxMemoryMiB} MiB`);
   if (!(s.diskGiB >= 8 && s.diskGiB <= 2048)) add('diskGiB', 'must be between 8 and 2048 GiB');
+  if (!(s.containerLogMiB >= 1 && s.containerLogMiB <= 10240)) add('containerLogMiB', 'must be between 1 and 10240 MiB');
   for (const f of s.sharedFolders || []) if (!f.startsWith('/')) add('sharedFolders', `"${f}" is not an absolute path`);
   for (const r of s.insecureRegistries || []) if (r.includes('://')) add('insecureRegistries', `"${r}": want host[:port] or a CIDR, without a scheme`);
   for (const m of s.registryMirrors || []) if (!/^https?:\/\/[^/]+/.test(m)) add('registryMirrors', `"${m}" is not an http(s) URL`);

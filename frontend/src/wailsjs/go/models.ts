@@ -39,6 +39,7 @@ export namespace config {
 	    startAtLogin: boolean;
 	    insecureRegistries: string[];
 	    registryMirrors: string[];
+	    containerLogMiB: number;
 	
 	    static createFrom(source: any = {}) {
 	        return new Settings(source);
@@ -54,6 +55,7 @@ export namespace config {
 	        this.startAtLogin = source["startAtLogin"];
 	        this.insecureRegistries = source["insecureRegistries"];
 	        this.registryMirrors = source["registryMirrors"];
+	        this.containerLogMiB = source["containerLogMiB"];
 	    }
 	}
 
