@@ -3,14 +3,12 @@
 package engineapi
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
@@ -110,10 +108,10 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := newLazyStream(w)
 	quiet := boolValue(r, "q")
-	var held bytes.Buffer
+	held := &quietLog{max: maxQuietHeld}
 	var log io.Writer = out
 	if quiet {
-		log = &lockedBuffer{b: &held}
+		log = held
 	}
 	opts.Stdout = streamWriterOf(log, "", "")
 	opts.Stderr = streamWriterOf(log, "\033[91m", "\033[0m")
@@ -123,8 +121,8 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, err := s.eng.Builds.Build(r.Context(), r.Body, opts)
 	if err != nil {
-		if quiet && held.Len() > 0 {
-			out.Write(held.Bytes())
+		if quiet && !held.empty() {
+			held.writeTo(out)
 		}
 		code := 0
 		var exit *rtbuild.ExitError
@@ -161,17 +159,6 @@ func (f streamFormatter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
 }
 
 // finishCode ends a stream with err, carrying code in errorDetail.

@@ -46,6 +46,7 @@ type ctxEntry struct {
 	mode   os.FileMode // permission bits (with setuid, setgid, sticky)
 	target string      // symlink target
 	digest string      // regular file: sha256 of the content
+	linkTo string      // a hard link: the first path of its group
 	size   int64
 	mtime  time.Time
 }
@@ -73,7 +74,7 @@ func unpackContext(r io.Reader, dir string) (*buildContext, error) {
 		return nil, fmt.Errorf("build context: %w", err)
 	}
 	u := &ctxUnpacker{bc: &buildContext{dir: dir, entries: map[string]*ctxEntry{"": {typ: tar.TypeDir, mode: 0o755}}},
-		root: root, dirs: map[string]int{"": root}, buf: make([]byte, 256<<10)}
+		root: root, dirs: newFDCache(), buf: make([]byte, 256<<10)}
 	defer u.close()
 	t := tar.NewReader(tr)
 	for n := 0; ; n++ {
@@ -103,14 +104,13 @@ func unpackContext(r io.Reader, dir string) (*buildContext, error) {
 type ctxUnpacker struct {
 	bc   *buildContext
 	root int
-	dirs map[string]int // open O_PATH fds of directories made so far
+	dirs *fdCache // O_PATH fds of recently used directories (not the root)
 	buf  []byte
 }
 
 func (u *ctxUnpacker) close() {
-	for _, fd := range u.dirs {
-		unix.Close(fd)
-	}
+	u.dirs.closeAll()
+	unix.Close(u.root)
 }
 
 // cleanRel turns a tar or COPY name into a clean relative path; ok is false
@@ -193,20 +193,28 @@ func (u *ctxUnpacker) entry(hdr *tar.Header, body io.Reader) error {
 		}
 		e.typ, e.digest, e.size = tar.TypeReg, hex.EncodeToString(h.Sum(nil)), n
 	case tar.TypeLink:
-		// A hard link becomes a copy of a regular file unpacked before it,
-		// found through the index (never through the file system).
+		// A hard link stays one (a copy per link would turn a small
+		// archive into any size on disk): to a regular file unpacked
+		// before it, found through the index, opened through no symlink.
 		target, ok := cleanRel(hdr.Linkname)
 		src := u.bc.entries[target]
 		if !ok || src == nil || src.typ != tar.TypeReg {
 			return fmt.Errorf("hard link to %q, which is not a file of the build context", hdr.Linkname)
 		}
+		if target == rel {
+			return nil // a link to itself: the file is already there
+		}
 		if err := u.clear(pfd, rel, base); err != nil {
 			return err
 		}
-		if err := u.copyFile(target, pfd, base); err != nil {
+		if err := u.link(target, pfd, base); err != nil {
 			return err
 		}
-		e.typ, e.digest, e.size = tar.TypeReg, src.digest, src.size
+		group := target
+		if src.linkTo != "" {
+			group = src.linkTo
+		}
+		e.typ, e.digest, e.size, e.linkTo = tar.TypeReg, src.digest, src.size, group
 	case tar.TypeSymlink:
 		if err := u.clear(pfd, rel, base); err != nil {
 			return err
@@ -227,7 +235,21 @@ func (u *ctxUnpacker) entry(hdr *tar.Header, body io.Reader) error {
 // mkdirs returns an fd of directory rel, making missing directories; a
 // component that is not a directory (a symlink included) is an error.
 func (u *ctxUnpacker) mkdirs(rel string) (int, error) {
-	if fd, ok := u.dirs[rel]; ok {
+	if rel == "" {
+		return u.root, nil
+	}
+	if fd, ok := u.dirs.get(rel); ok {
+		return fd, nil
+	}
+	if e := u.bc.entries[rel]; e != nil && e.typ == tar.TypeDir {
+		// Made earlier, its fd since closed: open it again from the
+		// root, through no symlink.
+		fd, err := unix.Openat2(u.root, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
+		if err != nil {
+			return -1, fmt.Errorf("%s: %w", rel, err)
+		}
+		u.dirs.put(rel, fd)
 		return fd, nil
 	}
 	parent, base := path.Split(rel)
@@ -248,7 +270,7 @@ func (u *ctxUnpacker) mkdirs(rel string) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("%s: %w", rel, err)
 	}
-	u.dirs[rel] = fd
+	u.dirs.put(rel, fd)
 	return fd, nil
 }
 
@@ -267,31 +289,24 @@ func (u *ctxUnpacker) clear(pfd int, rel, base string) error {
 	for p := range u.bc.entries {
 		if p == rel || strings.HasPrefix(p, rel+"/") {
 			delete(u.bc.entries, p)
-			if fd, ok := u.dirs[p]; ok {
-				unix.Close(fd)
-				delete(u.dirs, p)
-			}
 		}
 	}
+	u.dirs.dropTree(rel)
 	return removeAllAt(pfd, base)
 }
 
-func (u *ctxUnpacker) copyFile(srcRel string, pfd int, base string) error {
-	in, err := openBeneath(u.root, srcRel)
+// link makes base in directory pfd a hard link to regular file srcRel.
+func (u *ctxUnpacker) link(srcRel string, pfd int, base string) error {
+	fd, err := unix.Openat2(u.root, srcRel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
 	if err != nil {
-		return err
+		return fmt.Errorf("link to %s: %w", srcRel, err)
 	}
-	defer in.Close()
-	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
+	defer unix.Close(fd)
+	if err := unix.Linkat(fd, "", pfd, base, unix.AT_EMPTY_PATH); err != nil {
+		return fmt.Errorf("link to %s: %w", srcRel, err)
 	}
-	out := os.NewFile(uintptr(fd), base)
-	_, err = io.CopyBuffer(out, in, u.buf)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return nil
 }
 
 // openBeneath opens regular file rel under the directory fd root without

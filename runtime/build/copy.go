@@ -155,6 +155,8 @@ func copyItems(src source, w *rootWriter, spec *copySpec, items []item) error {
 		}
 		return m
 	}
+	// Hard links of the context stay links among what this COPY writes.
+	links := map[string]string{}
 	var tree func(n node, dst string) error
 	tree = func(n node, dst string) error {
 		if err := w.mkdir(dst, uid, gid, mode(n.mode), n.mtime); err != nil {
@@ -168,7 +170,7 @@ func copyItems(src source, w *rootWriter, spec *copySpec, items []item) error {
 			if excluded(spec.excludes, c.rel) {
 				continue
 			}
-			if err := one(src, w, c, path.Join(dst, path.Base(c.rel)), uid, gid, mode, tree); err != nil {
+			if err := one(src, w, c, path.Join(dst, path.Base(c.rel)), uid, gid, mode, tree, links); err != nil {
 				return err
 			}
 		}
@@ -198,26 +200,42 @@ func copyItems(src source, w *rootWriter, spec *copySpec, items []item) error {
 		if destDir {
 			dst = path.Join(dest, path.Base(it.name))
 		}
-		if err := one(src, w, n, dst, uid, gid, mode, tree); err != nil {
+		if err := one(src, w, n, dst, uid, gid, mode, tree, links); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func one(src source, w *rootWriter, n node, dst string, uid, gid int, mode func(os.FileMode) os.FileMode, tree func(node, string) error) error {
+func one(src source, w *rootWriter, n node, dst string, uid, gid int, mode func(os.FileMode) os.FileMode, tree func(node, string) error, links map[string]string) error {
 	switch n.typ {
 	case tar.TypeDir:
 		return tree(n, dst)
 	case tar.TypeSymlink:
 		return w.symlink(dst, n.target, uid, gid, n.mtime)
 	default:
+		// A link group is keyed with the content and mode too: a later
+		// entry may have replaced the group's first path.
+		group := n.rel
+		if n.linkTo != "" {
+			group = n.linkTo
+		}
+		key := group + "\x00" + n.digest + "\x00" + n.mode.String()
+		if first, ok := links[key]; ok && n.digest != "" && first != dst {
+			return w.link(dst, first)
+		}
 		r, err := src.open(n)
 		if err != nil {
 			return err
 		}
 		defer r.Close()
-		return w.file(dst, r, uid, gid, mode(n.mode), n.mtime)
+		if err := w.file(dst, r, uid, gid, mode(n.mode), n.mtime); err != nil {
+			return err
+		}
+		if n.digest != "" {
+			links[key] = dst
+		}
+		return nil
 	}
 }
 

@@ -269,11 +269,7 @@ func hasEnvKey(env []string, k string) bool {
 }
 
 func (bs *buildState) expander(env []string) instructions.SingleWordExpander {
-	getter := shell.EnvsFromSlice(env)
-	return func(word string) (string, error) {
-		w, _, err := bs.lex.ProcessWord(word, getter)
-		return w, err
-	}
+	return newExpander(bs.lex, env).word
 }
 
 func (bs *buildState) header(text string) {
@@ -289,7 +285,7 @@ func (bs *buildState) fail(text string, err error) error {
 // (pulled when missing, or always with the pull option).
 func (bs *buildState) from(ctx context.Context, i int, s *instructions.Stage) (*stageState, error) {
 	bs.header(s.SourceCode)
-	base, _, err := bs.lex.ProcessWord(s.BaseName, shell.EnvsFromSlice(bs.metaEnv()))
+	base, err := newExpander(bs.lex, bs.metaEnv()).word(s.BaseName)
 	if err == nil && base == "" {
 		err = fmt.Errorf("base name (%s) should not be blank", s.BaseName)
 	}
@@ -298,7 +294,7 @@ func (bs *buildState) from(ctx context.Context, i int, s *instructions.Stage) (*
 	}
 	platform := bs.opts.Platform
 	if s.Platform != "" {
-		if platform, _, err = bs.lex.ProcessWord(s.Platform, shell.EnvsFromSlice(bs.metaEnv())); err != nil {
+		if platform, err = newExpander(bs.lex, bs.metaEnv()).word(s.Platform); err != nil {
 			return nil, bs.fail(s.SourceCode, errdefs.InvalidArgument("%v", err))
 		}
 		if err := checkPlatform(platform); err != nil {
@@ -458,6 +454,9 @@ func (bs *buildState) dispatch(ctx context.Context, st *stageState, cmd instruct
 }
 
 func (bs *buildState) dispatch1(ctx context.Context, st *stageState, cmd instructions.Command) error {
+	if n := configSize(st); n > maxVariables {
+		return errdefs.InvalidArgument("the stage's variables and labels take %d bytes, more than %d MiB", n, maxVariables>>20)
+	}
 	if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
 		if _, isRun := cmd.(*instructions.RunCommand); !isRun {
 			if err := ex.Expand(bs.expander(st.env())); err != nil {
@@ -512,7 +511,7 @@ func (bs *buildState) dispatch1(ctx context.Context, st *stageState, cmd instruc
 	case *instructions.ExposeCommand:
 		var ports []string
 		for _, word := range cmd.Ports {
-			words, err := bs.lex.ProcessWords(word, shell.EnvsFromSlice(st.env()))
+			words, err := newExpander(bs.lex, st.env()).words(word)
 			if err != nil {
 				return errdefs.InvalidArgument("%v", err)
 			}

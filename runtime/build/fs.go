@@ -35,6 +35,7 @@ type node struct {
 	mtime    time.Time
 	target   string // symlink target
 	digest   string // context files: sha256 of the content
+	linkTo   string // context files: a hard link's group (its first path)
 }
 
 type source interface {
@@ -68,7 +69,7 @@ func (s *ctxSource) node(rel string) (node, bool) {
 	if e == nil {
 		return node{}, false
 	}
-	return node{rel: rel, typ: e.typ, mode: e.mode, size: e.size, mtime: e.mtime, target: e.target, digest: e.digest}, true
+	return node{rel: rel, typ: e.typ, mode: e.mode, size: e.size, mtime: e.mtime, target: e.target, digest: e.digest, linkTo: e.linkTo}, true
 }
 
 func (s *ctxSource) stat(name string) (node, error) {
@@ -272,7 +273,7 @@ func glob(src source, pattern string) ([]string, error) {
 type rootWriter struct {
 	root     int
 	uid, gid int
-	dirs     map[string]int // resolved directories, by clean absolute path
+	dirs     *fdCache // recently resolved directories, by clean absolute path (not "/")
 	buf      []byte
 }
 
@@ -281,13 +282,12 @@ func newRootWriter(dir string, uid, gid int) (*rootWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rootWriter{root: fd, uid: uid, gid: gid, dirs: map[string]int{"/": fd}, buf: make([]byte, 256<<10)}, nil
+	return &rootWriter{root: fd, uid: uid, gid: gid, dirs: newFDCache(), buf: make([]byte, 256<<10)}, nil
 }
 
 func (w *rootWriter) close() {
-	for _, fd := range w.dirs {
-		unix.Close(fd)
-	}
+	w.dirs.closeAll()
+	unix.Close(w.root)
 }
 
 // isDir reports whether p (absolute) exists and is a directory, following
@@ -305,7 +305,10 @@ func (w *rootWriter) isDir(p string) bool {
 // missing: made directories get mode (0755 for parents) and the writer's
 // owner.
 func (w *rootWriter) dir(p string, mode os.FileMode, mtime time.Time) (int, error) {
-	if fd, ok := w.dirs[p]; ok {
+	if p == "/" {
+		return w.root, nil
+	}
+	if fd, ok := w.dirs.get(p); ok {
 		return fd, nil
 	}
 	fd, err := inRoot(w.root, p, unix.O_PATH|unix.O_DIRECTORY, false)
@@ -332,7 +335,7 @@ func (w *rootWriter) dir(p string, mode os.FileMode, mtime time.Time) (int, erro
 		}
 		return -1, fmt.Errorf("%s: %w", p, err)
 	}
-	w.dirs[p] = fd
+	w.dirs.put(p, fd)
 	return fd, nil
 }
 

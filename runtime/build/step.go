@@ -12,7 +12,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/patternmatcher"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
@@ -159,7 +158,7 @@ func (bs *buildState) copyStep(ctx context.Context, st *stageState, a copyArgs) 
 		defer cs.close()
 		src = cs
 	} else {
-		from, _, err := bs.lex.ProcessWord(a.from, shell.EnvsFromSlice(st.env()))
+		from, err := newExpander(bs.lex, st.env()).word(a.from)
 		if err != nil {
 			return errdefs.InvalidArgument("--from=%s: %v", a.from, err)
 		}
