@@ -95,6 +95,9 @@ func unpackContext(r io.Reader, dir string) (*buildContext, error) {
 			return nil, errdefs.InvalidArgument("build context: more than %d entries", maxContextEntries)
 		}
 		if err := u.entry(hdr, t); err != nil {
+			if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) || errors.Is(err, unix.EIO) || errors.Is(err, unix.EMFILE) {
+				return nil, fmt.Errorf("build context: entry %q: %w", hdr.Name, err) // the engine's trouble, not the context's
+			}
 			return nil, errdefs.InvalidArgument("build context: entry %q: %v", hdr.Name, err)
 		}
 	}
