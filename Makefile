@@ -65,11 +65,12 @@ test-go:
 	BERTH_BIN=$(BIN) $(GO) test -tags seccomp -count=1 -timeout 45m ./...
 
 # Each fuzz target runs for FUZZTIME; `go test -fuzz` takes one target at a time.
+# Tests build with -tags seccomp, as berth-agent does (runc's seccomp support).
 fuzz:
 	@set -e; for spec in $$($(GO) run ./internal/tools/fuzztargets); do \
 		pkg=$${spec%%:*}; fn=$${spec##*:}; \
 		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+		$(GO) test -tags seccomp -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
 # frontend/node_modules follows package-lock.json exactly (npm ci).

@@ -320,10 +320,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (string, []str
 	if name != "" && !validName.MatchString(name) {
 		return "", nil, errdefs.InvalidArgument("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
-	if err := validateHostConfig(hc); err != nil {
-		return "", nil, err
-	}
-	if err := validateHealthcheck(cfg.Healthcheck); err != nil {
+	if err := CheckCreate(&cfg, hc); err != nil {
 		return "", nil, err
 	}
 	img, err := m.cfg.Images(ctx, cfg.Image)

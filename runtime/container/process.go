@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 
+	ctr "github.com/moby/moby/api/types/container"
 	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -43,17 +44,32 @@ func processSpec(rec *record, rootfs string) (*specs.Process, error) {
 		Cwd:      cwd,
 		User:     specs.User{UID: uint32(u.Uid), GID: uint32(u.Gid), AdditionalGids: u.groups()},
 	}
-	for _, ul := range rec.HostConfig.Ulimits {
-		typ, ok := rlimitTypes[ul.Name]
-		if !ok {
-			return nil, errdefs.InvalidArgument("invalid ulimit type: %s", ul.Name)
-		}
-		p.Rlimits = append(p.Rlimits, specs.POSIXRlimit{Type: typ, Hard: uint64(ul.Hard), Soft: uint64(ul.Soft)})
+	if p.Rlimits, err = ulimits(rec.HostConfig); err != nil {
+		return nil, err
 	}
 	if cs := rec.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 		p.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
 	}
 	return p, nil
+}
+
+// ulimits are the HostConfig's --ulimit values as OCI rlimits.
+func ulimits(hc *ctr.HostConfig) ([]specs.POSIXRlimit, error) {
+	var out []specs.POSIXRlimit
+	for _, ul := range hc.Ulimits {
+		if ul == nil {
+			continue
+		}
+		typ, ok := rlimitTypes[ul.Name]
+		if !ok {
+			return nil, errdefs.InvalidArgument("invalid ulimit type: %s", ul.Name)
+		}
+		if uint64(ul.Soft) > uint64(ul.Hard) { // -1 is unlimited
+			return nil, errdefs.InvalidArgument("invalid ulimit %s=%d:%d: the soft limit is above the hard one", ul.Name, ul.Soft, ul.Hard)
+		}
+		out = append(out, specs.POSIXRlimit{Type: typ, Hard: uint64(ul.Hard), Soft: uint64(ul.Soft)})
+	}
+	return out, nil
 }
 
 // rlimitTypes maps docker's --ulimit names to OCI rlimit types.
