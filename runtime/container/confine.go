@@ -142,7 +142,16 @@ func confine(spec *specs.Spec, hc *ctr.HostConfig) error {
 	if err != nil {
 		return err
 	}
-	spec.Linux.Devices = append(spec.Linux.Devices, devs...)
+	have := map[string]bool{}
+	for _, d := range spec.Linux.Devices {
+		have[d.Path] = true
+	}
+	for _, d := range devs {
+		if !have[d.Path] { // --privileged already has every host device
+			spec.Linux.Devices = append(spec.Linux.Devices, d)
+			have[d.Path] = true
+		}
+	}
 	if !hc.Privileged {
 		res.Devices = append(res.Devices, rules...)
 		for _, r := range hc.DeviceCgroupRules {

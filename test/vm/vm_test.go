@@ -267,6 +267,22 @@ func TestVMEndToEnd(t *testing.T) {
 			t.Fatalf("hello: %q", out)
 		}
 	})
+	t.Run("confinement and --init in the guest", func(t *testing.T) {
+		// The guest kernel applies dockerd's seccomp profile; --init mounts
+		// the guest's agent as /sbin/docker-init.
+		if out := d.Must("run", "--rm", ref, "grep", "^Seccomp:", "/proc/self/status"); strings.Join(strings.Fields(out), " ") != "Seccomp: 2" {
+			t.Fatalf("default container: %q", out)
+		}
+		if r := d.Run(nil, "run", "--rm", ref, "unshare", "-U", "-r", "-m", "true"); r.Code == 0 {
+			t.Fatalf("unshare -U -r in a default container succeeded")
+		}
+		if out := d.Must("run", "--rm", "--init", ref, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; exit 0"); !strings.HasPrefix(out, "/sbin/docker-init -- sh -c") {
+			t.Fatalf("--init: PID 1 is %q", out)
+		}
+		if got := d.Must("info", "--format", "{{json .SecurityOptions}}"); !strings.Contains(got, "profile=builtin") {
+			t.Fatalf("info: %s", got)
+		}
+	})
 	t.Run("run, exit codes, errors", func(t *testing.T) {
 		if out := d.Must("run", "--rm", ref, "echo", "hello from the vm"); out != "hello from the vm\n" {
 			t.Fatalf("echo: %q", out)
