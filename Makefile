@@ -25,10 +25,16 @@ DESKTOP_TAGS := desktop,production,webkit2_41
 
 all: build
 
-build: $(BIN)/berth-agent $(BIN)/berth
+build: $(BIN)/berth-agent $(BIN)/berth-buildkitd $(BIN)/berth
 
 $(BIN)/berth-agent: FORCE
 	CGO_ENABLED=1 $(GO) build -trimpath -tags $(AGENT_TAGS) -ldflags '$(AGENT_LDFLAGS)' -o $@ ./guest-agent
+
+# The BuildKit builder the engine starts on demand (a process of its own, so
+# BuildKit's code never runs in the engine or a container's init); built as
+# the agent is (its RUN steps get the same seccomp profile).
+$(BIN)/berth-buildkitd: FORCE
+	CGO_ENABLED=1 $(GO) build -trimpath -tags $(AGENT_TAGS) -ldflags '-s -w -extldflags "-static"' -o $@ ./guest-agent/buildkitd
 
 $(BIN)/berth: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(CLI_LDFLAGS)' -o $@ ./cmd/berth

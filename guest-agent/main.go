@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/guest-agent/dockerinit"
+	"github.com/berth-dev/berth/guest-agent/builder"
 	"github.com/berth-dev/berth/guest-agent/engineapi"
 	"github.com/berth-dev/berth/guest-agent/pid1"
 	"github.com/berth-dev/berth/internal/connauth"
@@ -101,6 +102,8 @@ func run() error {
 		showVersion              = flag.Bool("version", false, "print the version and exit")
 		hostGateway              = flag.String("host-gateway-ip", "", "address host.docker.internal resolves to (default: the bridge's gateway, i.e. this host)")
 		tokenStdin               = flag.Bool("auth-token-stdin", false, "read a connection token from the first line of stdin; every TCP connection must open with it (the WSL driver's port, which other local users can reach)")
+		buildkitd                = flag.String("buildkitd", builder.DefaultBinary(), "the BuildKit builder binary, started on the first BuildKit request")
+		buildCacheMax            = flag.Int64("build-cache-max", 0, "bytes of BuildKit cache kept after a build (0: a share of the disk)")
 		waitFD                   = flag.Int("wait-fd", -1, "wait for a byte on this file descriptor before opening the state (the VM's PID 1 starts the engine early and lets it go once the data disk is mounted); end of file means exit")
 	)
 	flag.Var(&hosts, "host", "address to serve the Engine API on (repeatable): unix:///path or tcp://ip:port")
@@ -171,7 +174,10 @@ func run() error {
 		return err
 	}
 	log.Debug("engine opened", "took", time.Since(t0), "init_took", execTime)
-	srv := engineapi.New(eng, log)
+	bk := builder.New(builder.Config{Root: filepath.Join(*root, "buildkit"), Binary: *buildkitd,
+		CgroupParent: *cgroupParent, InsecureRegistries: insecure, MaxUsedSpace: *buildCacheMax,
+		LogLevel: *logLevel, Services: builder.NewServices(eng.Images, eng.Networks), Log: log.With("component", "builder")})
+	srv := engineapi.New(eng, bk, log)
 
 	var listeners []net.Listener
 	for _, h := range hosts {
@@ -205,5 +211,6 @@ func run() error {
 	wg.Wait()
 	closeCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	bk.Close(closeCtx)
 	return eng.Close(closeCtx)
 }

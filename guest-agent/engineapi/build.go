@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
@@ -16,6 +17,7 @@ import (
 	"github.com/moby/moby/client/pkg/streamformatter"
 
 	rtbuild "github.com/berth-dev/berth/runtime/build"
+	"github.com/berth-dev/berth/runtime/buildkit/link"
 	"github.com/berth-dev/berth/runtime/errdefs"
 	"github.com/berth-dev/berth/runtime/filters"
 )
@@ -183,17 +185,69 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(f) > 0 {
-		return errdefs.NotImplemented("filters are not supported by Berth's build cache prune")
-	}
-	report, err := s.eng.Builds.Prune(r.Context(), boolValue(r, "all"))
+	req, err := buildkitPruneRequest(r, f)
 	if err != nil {
 		return err
+	}
+	report, err := s.buildkitPrune(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	// The classic builder's step images have none of the fields filters
+	// name: with filters, only BuildKit's cache is pruned.
+	if len(f) == 0 {
+		classic, err := s.eng.Builds.Prune(r.Context(), req.All)
+		if err != nil {
+			return err
+		}
+		report.CachesDeleted = append(report.CachesDeleted, classic.CachesDeleted...)
+		report.SpaceReclaimed += classic.SpaceReclaimed
 	}
 	if report.CachesDeleted == nil {
 		report.CachesDeleted = []string{}
 	}
 	return writeJSON(w, http.StatusOK, report)
+}
+
+// buildkitPruneRequest reads POST /build/prune's parameters as dockerd
+// passes them to BuildKit: "until" (or its old name "unused-for") keeps
+// what was used more recently; the record fields become BuildKit filters.
+func buildkitPruneRequest(r *http.Request, f filters.Args) (link.PruneRequest, error) {
+	req := link.PruneRequest{All: boolValue(r, "all")}
+	for name, p := range map[string]*int64{"keep-storage": &req.KeepStorage, "reserved-space": &req.ReservedSpace,
+		"max-used-space": &req.MaxUsedSpace, "min-free-space": &req.MinFreeSpace} {
+		v, err := intValue(r, name, 0)
+		if err != nil {
+			return req, err
+		}
+		*p = v
+	}
+	for key := range f {
+		vals := f.Get(key)
+		switch key {
+		case "until", "unused-for":
+			if len(vals) != 1 {
+				return req, errdefs.InvalidArgument("filters expect only one value for %q", key)
+			}
+			d, err := time.ParseDuration(vals[0])
+			if err != nil {
+				return req, errdefs.InvalidArgument("%q filter expects a duration (e.g., '24h'): %v", key, err)
+			}
+			req.KeepDuration = d
+		case "id", "parent", "type", "description", "inuse", "shared", "private":
+			if len(vals) != 1 {
+				return req, errdefs.InvalidArgument("filters expect only one value for %q", key)
+			}
+			op := "=="
+			if key == "id" {
+				op = "~="
+			}
+			req.Filters = append(req.Filters, key+op+vals[0])
+		default:
+			return req, errdefs.InvalidArgument("invalid filter %q", key)
+		}
+	}
+	return req, nil
 }
 
 // buildCancel is POST /build/cancel?id=BUILDID.

@@ -51,14 +51,29 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 		layers += imgs[i].Size
 	}
 	vols := s.eng.Volumes.Usage()
+	cache, err := s.buildkitDiskUsage(r.Context())
+	if err != nil {
+		return err
+	}
 	if versionLess(apiVersion(r), "1.52") {
-		return writeJSON(w, http.StatusOK, legacyDiskUsage{LayersSize: layers, Images: imgs, Containers: cs, Volumes: vols, BuildCache: []build.CacheRecord{}})
+		if cache == nil {
+			cache = []build.CacheRecord{}
+		}
+		return writeJSON(w, http.StatusOK, legacyDiskUsage{LayersSize: layers, Images: imgs, Containers: cs, Volumes: vols, BuildCache: cache})
 	}
 	du := system.DiskUsage{
 		ImageUsage:      &image.DiskUsage{Items: imgs, TotalCount: int64(len(imgs)), TotalSize: layers},
 		ContainerUsage:  &ctr.DiskUsage{Items: cs, TotalCount: int64(len(cs))},
 		VolumeUsage:     &volume.DiskUsage{Items: vols, TotalCount: int64(len(vols))},
-		BuildCacheUsage: &build.DiskUsage{},
+		BuildCacheUsage: &build.DiskUsage{Items: cache, TotalCount: int64(len(cache))},
+	}
+	for _, c := range cache {
+		du.BuildCacheUsage.TotalSize += c.Size
+		if c.InUse {
+			du.BuildCacheUsage.ActiveCount++
+		} else if !c.Shared {
+			du.BuildCacheUsage.Reclaimable += c.Size
+		}
 	}
 	for _, im := range imgs {
 		if im.Containers > 0 {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/connauth"
+	"github.com/berth-dev/berth/guest-agent/builder"
 	"github.com/berth-dev/berth/runtime/engine"
 	"github.com/berth-dev/berth/runtime/errdefs"
 )
@@ -33,21 +34,24 @@ var Version = "0.1.0-dev"
 // Server is an http.Handler for the Engine API.
 type Server struct {
 	eng *engine.Engine
+	bk  *builder.Builder // nil: no BuildKit (the classic builder only)
 	log *slog.Logger
 	rt  router
 }
 
-// New builds the API server for eng.
-func New(eng *engine.Engine, log *slog.Logger) *Server {
+// New builds the API server for eng; bk, when not nil, is the BuildKit
+// builder that POST /grpc and /session reach.
+func New(eng *engine.Engine, bk *builder.Builder, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{eng: eng, log: log}
+	s := &Server{eng: eng, bk: bk, log: log}
 	s.systemRoutes(&s.rt)
 	s.imageRoutes(&s.rt)
 	s.containerRoutes(&s.rt)
 	s.execRoutes(&s.rt)
 	s.buildRoutes(&s.rt)
+	s.buildkitRoutes(&s.rt)
 	s.networkRoutes(&s.rt)
 	s.volumeRoutes(&s.rt)
 	s.archiveRoutes(&s.rt)

@@ -32,7 +32,7 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")
 	h.Set("Docker-Experimental", "false")
-	h.Set("Builder-Version", "1") // the classic builder at POST /build
+	h.Set("Builder-Version", s.builderVersion())
 	h.Set("Swarm", "inactive")
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	if r.Method == http.MethodHead {
