@@ -19,11 +19,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/moby/buildkit/util/bklog"
+	"github.com/moby/buildkit/version"
 	"github.com/sirupsen/logrus"
 
 	"github.com/berth-dev/berth/runtime/buildkit"
@@ -51,6 +53,22 @@ func main() {
 	}
 }
 
+// setVersion reports the BuildKit module this binary was built with (what
+// `docker buildx ls` shows), read from the build information rather than
+// set at link time.
+func setVersion() {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
+	}
+	for _, m := range bi.Deps {
+		if m.Path == "github.com/moby/buildkit" {
+			version.Version = m.Version
+			version.Package = m.Path
+		}
+	}
+}
+
 func run() error {
 	var (
 		insecure     listFlag
@@ -73,14 +91,17 @@ func run() error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
-	// BuildKit logs through logrus: to the same stream, at the same level.
+	// BuildKit logs through logrus, to the same stream: everything when
+	// debugging, else errors only (its warnings are about features this
+	// builder does not use: fs-verity, tracing).
 	logrus.SetOutput(os.Stderr)
 	if level <= slog.LevelDebug {
 		logrus.SetLevel(logrus.DebugLevel)
 	} else {
-		logrus.SetLevel(logrus.WarnLevel)
+		logrus.SetLevel(logrus.ErrorLevel)
 	}
 	bklog.L = logrus.NewEntry(logrus.StandardLogger())
+	setVersion()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

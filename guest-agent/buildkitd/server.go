@@ -10,13 +10,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/containerd/containerd/v2/defaults"
+	controlapi "github.com/moby/buildkit/api/services/control"
 	"github.com/moby/buildkit/util/grpcerrors"
 	_ "github.com/moby/buildkit/util/grpcutil/encoding/proto" // BuildKit's protobuf codec, as buildkitd registers it
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/berth-dev/berth/runtime/buildkit"
 	"github.com/berth-dev/berth/runtime/buildkit/link"
@@ -28,8 +32,8 @@ import (
 // requests the engine makes itself (disk usage, prune).
 func serve(ctx context.Context, l net.Listener, b *buildkit.Builder, log *slog.Logger) error {
 	gs := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(logErrors(log), grpcerrors.UnaryServerInterceptor),
-		grpc.StreamInterceptor(grpcerrors.StreamServerInterceptor),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logErrors(log), collectAfterSolve(b, log), grpcerrors.UnaryServerInterceptor),
+		grpc.ChainStreamInterceptor(recoverStream(log), grpcerrors.StreamServerInterceptor),
 		grpc.MaxRecvMsgSize(defaults.DefaultMaxRecvMsgSize),
 		grpc.MaxSendMsgSize(defaults.DefaultMaxSendMsgSize),
 	)
@@ -123,6 +127,45 @@ func reply(w http.ResponseWriter, v any, err error) {
 		return
 	}
 	json.NewEncoder(w).Encode(v)
+}
+
+// recoverUnary and recoverStream turn a panic in one request into that
+// request's error: one bad build must not end every other build.
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer recoverTo(log, info.FullMethod, &err)
+		return handler(ctx, req)
+	}
+}
+
+func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer recoverTo(log, info.FullMethod, &err)
+		return handler(srv, ss)
+	}
+}
+
+func recoverTo(log *slog.Logger, method string, err *error) {
+	if p := recover(); p != nil {
+		log.Error("panic in the control API", "method", method, "panic", p, "stack", string(debug.Stack()))
+		*err = status.Errorf(codes.Internal, "internal error in the builder: %v", p)
+	}
+}
+
+// collectAfterSolve applies the cache bound once each build ends.
+func collectAfterSolve(b *buildkit.Builder, log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if info.FullMethod == controlapi.Control_Solve_FullMethodName {
+			// After the answer: a collection must not delay the build.
+			go func() {
+				if cerr := b.Collect(context.WithoutCancel(ctx)); cerr != nil {
+					log.Warn("build cache collection", "err", cerr)
+				}
+			}()
+		}
+		return resp, err
+	}
 }
 
 // logErrors logs failed control API calls (the client shows them too).

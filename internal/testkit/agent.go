@@ -24,6 +24,8 @@ type Agent struct {
 	Host   string // DOCKER_HOST value: unix://…
 	Args   []string
 	Stdin  string // written to the agent's stdin at each start
+	// CgroupParent is the engine's --cgroup-parent, unique per agent.
+	CgroupParent string
 
 	t     T
 	mu    sync.Mutex // guards cmd
@@ -58,8 +60,9 @@ func StartAgent(t T, opts AgentOptions) *Agent {
 	a := &Agent{Root: root, Socket: sock, Host: "unix://" + sock, Stdin: opts.Stdin, t: t,
 		Args: append([]string{"--root", root, "--host", "unix://" + sock,
 			"--cgroup-parent", "/berth-test-" + hex.EncodeToString(id[:]), "--log-level", "debug"}, opts.Args...)}
+	a.CgroupParent = "/berth-test-" + hex.EncodeToString(id[:])
 	a.Start()
-	cgroupParent := "/berth-test-" + hex.EncodeToString(id[:])
+	cgroupParent := a.CgroupParent
 	t.Cleanup(func() {
 		a.Stop()
 		RemoveCgroup(cgroupParent)

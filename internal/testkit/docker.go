@@ -14,10 +14,12 @@ import (
 // DockerCLI is the stock docker client these tests drive.
 const DockerCLI = "/usr/local/bin/docker"
 
-// Docker runs the stock docker CLI against one engine.
+// Docker runs the stock docker CLI against one engine, as people install
+// it: with the buildx plugin, so `docker build` is BuildKit's.
 type Docker struct {
 	Host      string // DOCKER_HOST
-	ConfigDir string // DOCKER_CONFIG: isolates credentials and contexts
+	ConfigDir string // DOCKER_CONFIG: isolates credentials, contexts and plugins
+	Env       []string
 	Timeout   time.Duration
 	t         T
 }
@@ -28,20 +30,30 @@ type Result struct {
 	Code           int
 }
 
-// NewDocker returns a runner for host; it skips t when the CLI is missing.
+// NewDocker returns a runner for host with the buildx plugin installed in
+// its config directory; it skips t when the CLI is missing.
 func NewDocker(t T, host string) *Docker {
 	t.Helper()
 	if _, err := os.Stat(DockerCLI); err != nil {
 		t.Skipf("needs the stock docker CLI at %s", DockerCLI)
 	}
-	return &Docker{Host: host, ConfigDir: t.TempDir(), Timeout: 3 * time.Minute, t: t}
+	d := &Docker{Host: host, ConfigDir: t.TempDir(), Timeout: 3 * time.Minute, t: t}
+	InstallPlugins(t, d.ConfigDir, "buildx")
+	return d
+}
+
+// Classic makes `docker build` use the classic builder (/build, version
+// 1), as DOCKER_BUILDKIT=0 does for a user.
+func (d *Docker) Classic() *Docker {
+	d.Env = append(d.Env, "DOCKER_BUILDKIT=0")
+	return d
 }
 
 // Cmd prepares a docker command with this runner's environment.
 func (d *Docker) Cmd(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, DockerCLI, args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+d.ConfigDir,
-		"DOCKER_CLI_HINTS=false", "DOCKER_BUILDKIT=0")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+d.ConfigDir, "DOCKER_CLI_HINTS=false")
+	cmd.Env = append(cmd.Env, d.Env...)
 	return cmd
 }
 

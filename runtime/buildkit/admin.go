@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	controlapi "github.com/moby/buildkit/api/services/control"
+	"github.com/moby/buildkit/client"
 	"google.golang.org/grpc"
 
 	"github.com/berth-dev/berth/runtime/buildkit/link"
@@ -60,4 +61,40 @@ func (s *pruneStream) Send(r *controlapi.UsageRecord) error {
 	s.report.CachesDeleted = append(s.report.CachesDeleted, r.ID)
 	s.report.SpaceReclaimed += uint64(r.Size)
 	return nil
+}
+
+// Collect applies the cache bound at once when the cache has grown past
+// it. BuildKit's own collection runs at most once a minute, so without
+// this a build that went over the bound would keep the disk that full for
+// up to a minute; the engine calls it after every build.
+func (b *Builder) Collect(ctx context.Context) error {
+	if b.maxUsed <= 0 || !b.collecting.TryLock() {
+		return nil // no bound, or a collection is under way
+	}
+	defer b.collecting.Unlock()
+	du, err := b.worker.DiskUsage(ctx, client.DiskUsageInfo{})
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, r := range du {
+		total += r.Size
+	}
+	if total <= b.maxUsed {
+		return nil
+	}
+	ch := make(chan client.UsageInfo)
+	done := make(chan int64)
+	go func() {
+		var freed int64
+		for ui := range ch {
+			freed += ui.Size
+		}
+		done <- freed
+	}()
+	err = b.worker.Prune(ctx, ch, b.worker.GCPolicy()...)
+	close(ch)
+	freed := <-done
+	b.log.Debug("build cache over its bound: collected", "used", total, "bound", b.maxUsed, "freed", freed)
+	return err
 }

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/containerd/containerd/v2/core/diff/apply"
 	ctdmetadata "github.com/containerd/containerd/v2/core/metadata"
@@ -33,10 +34,10 @@ import (
 	"github.com/moby/buildkit/frontend/gateway"
 	"github.com/moby/buildkit/frontend/gateway/forwarder"
 	"github.com/moby/buildkit/session"
+	containerdsnapshot "github.com/moby/buildkit/snapshot/containerd"
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
 	"github.com/moby/buildkit/solver/pb"
-	containerdsnapshot "github.com/moby/buildkit/snapshot/containerd"
 	"github.com/moby/buildkit/util/db/boltutil"
 	"github.com/moby/buildkit/util/disk"
 	"github.com/moby/buildkit/util/leaseutil"
@@ -80,6 +81,9 @@ type Builder struct {
 	controller *control.Controller
 	sessions   *session.Manager
 	worker     *mobyWorker
+	maxUsed    int64
+	collecting sync.Mutex
+	cgroup     string // where the steps' cgroups are made
 	log        *slog.Logger
 }
 
@@ -136,7 +140,8 @@ func New(ctx context.Context, cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("buildkit controller: %w", err)
 	}
-	return &Builder{controller: ctl, sessions: sessions, worker: w, log: cfg.Log}, nil
+	return &Builder{controller: ctl, sessions: sessions, worker: w, maxUsed: cfg.MaxUsedSpace,
+		cgroup: filepath.Join("/", cfg.CgroupParent, "buildkit"), log: cfg.Log}, nil
 }
 
 // Register serves BuildKit's control API (and the gateway's) on s.
@@ -145,8 +150,12 @@ func (b *Builder) Register(s *grpc.Server) { b.controller.Register(s) }
 // Sessions is the session manager that POST /session connections join.
 func (b *Builder) Sessions() *session.Manager { return b.sessions }
 
-// Close releases the builder's databases.
-func (b *Builder) Close() error { return b.controller.Close() }
+// Close releases the builder's databases and the steps' cgroup parent.
+func (b *Builder) Close() error {
+	err := b.controller.Close()
+	container.RemoveCgroup(b.cgroup)
+	return err
+}
 
 // newWorker assembles the one worker, as buildkitd's OCI worker does, with
 // Berth's executor, image store and exporter.
@@ -250,4 +259,3 @@ func newWorker(ctx context.Context, cfg Config) (*mobyWorker, error) {
 	}
 	return &mobyWorker{Worker: bw, eng: cfg.Engine, blobDir: images.blobDir}, nil
 }
-

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/moby/buildkit/cache"
 	cacheconfig "github.com/moby/buildkit/cache/config"
 	"github.com/moby/buildkit/client"
@@ -68,6 +69,9 @@ func (e *mobyExporter) Resolve(ctx context.Context, id int, attrs map[string]str
 		inst.store = b
 	}
 	innerAttrs := maps.Clone(attrs)
+	if innerAttrs == nil {
+		innerAttrs = map[string]string{}
+	}
 	// The inner exporter must not tag into its own image store: the engine
 	// is the store.
 	innerAttrs[string(exptypes.OptKeyStore)] = "false"
@@ -119,9 +123,17 @@ func (e *mobyInstance) Export(ctx context.Context, src *exporter.Source, info ex
 	}
 	req := link.ImportRequest{Manifest: resp[exptypes.ExporterImageDigestKey], BlobDir: e.blobDir}
 	for n := range strings.SplitSeq(names, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			req.Names = append(req.Names, n)
+		if n = strings.TrimSpace(n); n == "" {
+			continue
 		}
+		named, err := reference.ParseNormalizedNamed(n)
+		if err != nil {
+			return fail(fmt.Errorf("invalid reference format: %s: %w", n, err))
+		}
+		if _, ok := named.(reference.Digested); !ok {
+			named = reference.TagNameOnly(named)
+		}
+		req.Names = append(req.Names, named.String())
 	}
 	done := progress.OneOff(ctx, "importing to the engine's image store")
 	imported, err := e.eng.Import(ctx, req)

@@ -242,3 +242,17 @@ func taskProcess(p *specs.Process, init bool) (*libcontainer.Process, error) {
 	}
 	return proc, nil
 }
+
+// RemoveCgroup removes the cgroup at path (e.g. "/berth/buildkit") from
+// every hierarchy, if it is empty: what the tasks under it leave once they
+// are gone.
+func RemoveCgroup(path string) {
+	if filepath.Clean(path) == "/" {
+		return
+	}
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", path))
+	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", path))
+	for _, d := range dirs {
+		os.Remove(d)
+	}
+}

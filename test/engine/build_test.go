@@ -20,6 +20,15 @@ import (
 	"github.com/berth-dev/berth/internal/testkit"
 )
 
+// newClassicEnv is newImageEnv with `docker build` on the classic builder
+// (DOCKER_BUILDKIT=0), which these tests are about; buildkit_test.go has
+// BuildKit's.
+func newClassicEnv(t *testing.T) imageEnv {
+	e := newImageEnv(t)
+	e.d.Classic()
+	return e
+}
+
 // buildDir writes files (name → content; a name ending in "@" is made
 // executable) into a fresh directory: a build context.
 func buildDir(t *testing.T, files map[string]string) string {
@@ -44,7 +53,7 @@ func buildDir(t *testing.T, files map[string]string) string {
 // The issue's example: a script COPYed into busybox, made executable by a
 // RUN, run by CMD; a rebuild is all cache.
 func TestBuildHelloWorld(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	dir := buildDir(t, map[string]string{
 		"helloworld": "#!/bin/sh\necho Hello, World!\n",
 		"Dockerfile": "FROM " + e.ref + "\nCOPY helloworld /usr/local/bin/\nRUN chmod +x /usr/local/bin/helloworld\nCMD [\"helloworld\"]\n",
@@ -77,7 +86,7 @@ func TestBuildHelloWorld(t *testing.T) {
 // A multi-stage build copies from its builder stage; build args reach ARG
 // and RUN; --target stops at a stage; .dockerignore keeps files out.
 func TestBuildMultiStageArgsAndIgnore(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	dir := buildDir(t, map[string]string{
 		"Dockerfile": "ARG BASE=" + e.ref + "\n" +
 			"FROM $BASE AS builder\n" +
@@ -121,7 +130,7 @@ func TestBuildMultiStageArgsAndIgnore(t *testing.T) {
 // The engine applies .dockerignore itself too: an API client may send a
 // whole folder.
 func TestBuildAPIHonoursDockerignore(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	e.d.Must("pull", e.ref)
 	ctx := tarOf(t, []tarFile{
 		{name: "Dockerfile", body: "FROM " + e.ref + "\nCOPY . /ctx/\n"},
@@ -145,7 +154,7 @@ func TestBuildAPIHonoursDockerignore(t *testing.T) {
 // A broken Dockerfile fails with an error naming the line or step, and no
 // image gets (or loses) the tag.
 func TestBuildBrokenDockerfiles(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	e.d.Must("pull", e.ref)
 	e.d.Must("tag", e.ref, "broken:1")
 	want := strings.TrimSpace(e.d.Must("image", "inspect", "-f", "{{.Id}}", "broken:1"))
@@ -188,7 +197,7 @@ func TestBuildBrokenDockerfiles(t *testing.T) {
 // symlinks, and COPY of symlinks that point out of the context. Nothing
 // outside is read or written; the error says why.
 func TestBuildHostileContexts(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	e.d.Must("pull", e.ref)
 	marker := "berth-escape-" + fmt.Sprint(os.Getpid())
 	df := tarFile{name: "Dockerfile", body: "FROM " + e.ref + "\nCOPY . /ctx/\n"}
@@ -334,7 +343,7 @@ func postBuild(t *testing.T, e imageEnv, query string, body []byte) (buildMessag
 // A RUN step's layer holds what the command changed, not the mount points
 // the runtime made for itself (/etc/hosts, /etc/hostname …).
 func TestBuildRunLayerHoldsOnlyChanges(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	dir := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nRUN touch /made && echo x > /etc/added\n"})
 	e.d.Must("build", "-t", "layer:1", dir)
 	out := filepath.Join(t.TempDir(), "img.tar")
@@ -375,7 +384,7 @@ func TestBuildRunLayerHoldsOnlyChanges(t *testing.T) {
 // Every config instruction lands in the image; COPY/ADD options apply; a
 // changed file rebuilds from its step on; --no-cache rebuilds everything.
 func TestBuildInstructionsAndCache(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	var archive bytes.Buffer
 	tw := tar.NewWriter(&archive)
 	tw.WriteHeader(&tar.Header{Name: "pkg/", Typeflag: tar.TypeDir, Mode: 0o755})
@@ -479,7 +488,7 @@ CMD ["echo $APP"]
 // docker builder prune: the steps of tagged images stay (their rebuild
 // stays cached) unless -a; other step images go.
 func TestBuilderPrune(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	app := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nRUN echo app > /app\nCMD [\"cat\", \"/app\"]\n"})
 	e.d.Must("build", "-t", "app:1", app)
 	other := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nRUN echo other > /other\nRUN exit 1\n"})
@@ -506,7 +515,7 @@ func TestBuilderPrune(t *testing.T) {
 // A client that goes away ends its build: the RUN container is killed and
 // removed, and nothing is tagged.
 func TestBuildCanceledByClient(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	e.d.Must("pull", e.ref)
 	ctx := tarOf(t, []tarFile{{name: "Dockerfile", body: "FROM " + e.ref + "\nRUN sleep 60\n"}})
 	req, err := http.NewRequest(http.MethodPost, "http://berth/build?t=canceled:1", bytes.NewReader(ctx))
@@ -535,7 +544,7 @@ func TestBuildCanceledByClient(t *testing.T) {
 // FROM scratch, --from by stage index, RUN's exec form, --pull and
 // --platform, and what is refused with a clear error.
 func TestBuildScratchIndexPullPlatform(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	dir := buildDir(t, map[string]string{
 		"Dockerfile": "FROM scratch\nCOPY hello.txt /files/\n" +
 			"FROM " + e.ref + "\nCOPY --from=0 /files/hello.txt /hello\nRUN [\"/bin/sh\", \"-c\", \"echo exec form > /exec\"]\n",
@@ -587,7 +596,7 @@ func TestBuildScratchIndexPullPlatform(t *testing.T) {
 // RUN steps are on the default bridge network, or on the one --network
 // names.
 func TestBuildRunNetwork(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	dir := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nRUN cut -d: -f1 /proc/net/dev | tr -d ' ' | grep -v '|' | sort | tr '\\n' ' ' > /ifaces\n"})
 	e.d.Must("build", "-t", "net:bridge", dir)
 	if got := e.d.Must("run", "--rm", "net:bridge", "cat", "/ifaces"); !strings.Contains(got, "eth0") {
@@ -602,7 +611,7 @@ func TestBuildRunNetwork(t *testing.T) {
 // `docker build -` (a Dockerfile alone on stdin) and `-f -` (the Dockerfile
 // on stdin, the context a folder).
 func TestBuildDockerfileFromStdin(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	df := "FROM " + e.ref + "\nRUN echo from stdin > /s\n"
 	if r := e.d.Run(strings.NewReader(df), "build", "-t", "stdin:1", "-"); r.Code != 0 {
 		t.Fatalf("build -: %s\n%s", r.Stdout, r.Stderr)
@@ -625,7 +634,7 @@ func TestBuildDockerfileFromStdin(t *testing.T) {
 // goroutines it held before, no step roots, no unpacked contexts, and no
 // containers but the failed RUN's it keeps on purpose.
 func TestBuildsLeakNothing(t *testing.T) {
-	e := newImageEnv(t)
+	e := newClassicEnv(t)
 	e.d.Must("pull", "-q", e.ref)
 	ok := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nCOPY f /f\nRUN cat /f > /g\nFROM " + e.ref + "\nCOPY --from=0 /g /h\n", "f": "x"})
 	bad := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.ref + "\nCOPY f /f\nCOPY missing /\n", "f": "x"})
