@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +27,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/app/buildctx"
+	"github.com/berth-dev/berth/app/buildprogress"
 )
 
 func init() { register(newBuildCommand) }
@@ -80,7 +83,7 @@ func runBuild(cmd *cobra.Command, env *Env, o buildFlags, path string) error {
 		Tags: o.tags, NoCache: o.noCache, PullParent: o.pull, Remove: o.rm || o.forceRm, ForceRemove: o.forceRm,
 		SuppressOutput: o.quiet, Target: o.target, NetworkMode: o.network, ExtraHosts: o.addHosts,
 		CPUShares: o.cpuShares, CPUQuota: o.cpuQuota, CPUPeriod: o.cpuPeriod, CPUSetCPUs: o.cpusetCPUs,
-		CPUSetMems: o.cpusetMems, CgroupParent: o.cgroupParent, Version: build.BuilderV1,
+		CPUSetMems: o.cpusetMems, CgroupParent: o.cgroupParent, Version: build.BuilderBuildKit,
 		BuildArgs: map[string]*string{}, Labels: map[string]string{}, AuthConfigs: authConfigs(env),
 	}
 	for _, a := range o.buildArgs {
@@ -124,6 +127,19 @@ func runBuild(cmd *cobra.Command, env *Env, o buildFlags, path string) error {
 		}
 		opts.Platforms = []ocispec.Platform{p}
 	}
+	// BuildKit, as the docker CLI with buildx; DOCKER_BUILDKIT=0 asks for
+	// the classic builder, as it does of docker.
+	buildkit := true
+	if v := env.Getenv("DOCKER_BUILDKIT"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("DOCKER_BUILDKIT=%q: %w", v, err)
+		}
+		buildkit = on
+	}
+	if !buildkit {
+		opts.Version = build.BuilderV1
+	}
 	var body io.Reader
 	switch {
 	case path == "-":
@@ -133,7 +149,11 @@ func runBuild(cmd *cobra.Command, env *Env, o buildFlags, path string) error {
 		}
 		body, opts.Dockerfile = r, name
 	case strings.Contains(path, "://") || strings.HasPrefix(path, "git@"):
-		return fmt.Errorf("remote build contexts (%s) are not supported: clone or download it, then build the folder", path)
+		if !buildkit {
+			return fmt.Errorf("remote build contexts (%s) need BuildKit: unset DOCKER_BUILDKIT=0, or clone or download it and build the folder", path)
+		}
+		opts.RemoteContext, opts.Dockerfile = path, o.file
+		body = http.NoBody
 	default:
 		r, name, err := buildctx.Tar(path, o.file)
 		if err != nil {
@@ -158,6 +178,9 @@ func runBuild(cmd *cobra.Command, env *Env, o buildFlags, path string) error {
 		return err
 	}
 	defer resp.Body.Close()
+	if buildkit {
+		return readBuildKit(cmd, env, o, resp.Body)
+	}
 	out := env.Stdout
 	var held bytes.Buffer
 	if o.quiet {
@@ -192,6 +215,30 @@ func runBuild(cmd *cobra.Command, env *Env, o buildFlags, path string) error {
 			return fmt.Errorf("the engine did not report an image ID: cannot write %s", o.iidfile)
 		}
 		return os.WriteFile(o.iidfile, []byte(imageID), 0o666)
+	}
+	return nil
+}
+
+// readBuildKit shows a BuildKit build's progress on stderr (as docker
+// build does; -q shows none) and prints or writes the image ID.
+func readBuildKit(cmd *cobra.Command, env *Env, o buildFlags, body io.Reader) error {
+	var progress io.Writer = env.Stderr
+	if o.quiet {
+		progress = nil
+	}
+	id, err := buildprogress.Read(cmd.Context(), body, progress)
+	if err != nil {
+		var berr *buildprogress.BuildError
+		if errors.As(err, &berr) {
+			return ExitError{Code: 1, Message: "failed to build: " + berr.Message}
+		}
+		return err
+	}
+	if o.quiet {
+		fmt.Fprintln(env.Stdout, id)
+	}
+	if o.iidfile != "" {
+		return os.WriteFile(o.iidfile, []byte(id), 0o666)
 	}
 	return nil
 }

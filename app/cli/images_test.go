@@ -13,6 +13,12 @@ import (
 // the exit code.
 func berth(t *testing.T, host string, args ...string) (string, string, int) {
 	t.Helper()
+	return berthEnv(t, host, nil, args...)
+}
+
+// berthEnv is berth with more environment variables set.
+func berthEnv(t *testing.T, host string, vars map[string]string, args ...string) (string, string, int) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
 		switch k {
@@ -21,7 +27,7 @@ func berth(t *testing.T, host string, args ...string) (string, string, int) {
 		case "DOCKER_CONFIG":
 			return t.TempDir()
 		}
-		return ""
+		return vars[k]
 	}}
 	root := NewRoot(env)
 	root.SetArgs(args)

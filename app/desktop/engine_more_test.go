@@ -185,7 +185,7 @@ func TestNativeBuild(t *testing.T) {
 		lines = append(lines, p.Lines...)
 		return p.Done
 	}).(OpProgress)
-	if done.Error != "" || !strings.Contains(strings.Join(lines, "\n"), "Step 2/4") {
+	if done.Error != "" || !strings.Contains(strings.Join(lines, "\n"), "[2/3] COPY hello.sh /hello.sh") {
 		t.Fatalf("build: %+v\n%s", done, strings.Join(lines, "\n"))
 	}
 	rec.wait(t, EventImages, 10*time.Second, func(d any) bool { return hasTag(d, "desk/built:1") })

@@ -11,10 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 
 	"github.com/berth-dev/berth/app/buildctx"
+	"github.com/berth-dev/berth/app/buildprogress"
 )
 
 // Image is one row of the Images view.
@@ -118,7 +120,7 @@ func (o *op) message(m jsonstream.Message) {
 			}
 			l = strings.TrimSuffix(l, "\n")
 			o.p.Lines = append(o.p.Lines, l)
-			if strings.HasPrefix(l, "Step ") {
+			if strings.HasPrefix(l, "Step ") || isBuildKitStep(l) {
 				o.p.Status = l
 			}
 		}
@@ -269,8 +271,11 @@ func (im *Images) Build(dir, tag string) (string, error) {
 	return id, nil
 }
 
+// build runs a BuildKit build through the Engine API (POST /build with
+// version=2, as dockerd takes it) and streams BuildKit's progress, as
+// `docker build --progress=plain` prints it, into the op's lines.
 func (b *Backend) build(ctx context.Context, tarball io.Reader, tag string, o *op) error {
-	opts := client.ImageBuildOptions{Remove: true, Dockerfile: "Dockerfile"}
+	opts := client.ImageBuildOptions{Dockerfile: "Dockerfile", Version: build.BuilderBuildKit}
 	if tag != "" {
 		opts.Tags = []string{tag}
 	}
@@ -279,20 +284,32 @@ func (b *Backend) build(ctx context.Context, tarball io.Reader, tag string, o *o
 		return engineError("build", err)
 	}
 	defer res.Body.Close()
-	dec := json.NewDecoder(res.Body)
-	for {
-		var m jsonstream.Message
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return engineError("build", ctx.Err())
-			}
-			return engineError("build", err)
+	if _, err := buildprogress.Read(ctx, res.Body, opLines{o}); err != nil {
+		var berr *buildprogress.BuildError
+		if errors.As(err, &berr) {
+			return &UserError{Action: "build", Message: berr.Message}
 		}
-		if m.Error != nil {
-			return &UserError{Action: "build", Message: m.Error.Message}
+		if ctx.Err() != nil {
+			return engineError("build", ctx.Err())
 		}
-		o.message(m)
+		return engineError("build", err)
 	}
+	return nil
+}
+
+// opLines feeds progress text to an op as output lines.
+type opLines struct{ o *op }
+
+func (w opLines) Write(p []byte) (int, error) {
+	w.o.message(jsonstream.Message{Stream: string(p)})
+	return len(p), nil
+}
+
+// isBuildKitStep reports whether a plain progress line opens a step:
+// "#5 [2/3] RUN make".
+func isBuildKitStep(l string) bool {
+	num, rest, ok := strings.Cut(l, " ")
+	return ok && len(num) > 1 && num[0] == '#' && strings.HasPrefix(rest, "[")
 }
 
 func shortImageID(ref string) string {

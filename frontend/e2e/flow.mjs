@@ -52,7 +52,9 @@ try {
   await page.click('button:has-text("Build")');
   // The RUN step's first line shows while the build still runs (it waits
   // before its last line): the output streams, it is not shown at the end.
-  await page.waitForSelector('pre.build:has-text("compiling")', { timeout: 60000 });
+  // BuildKit's plain progress prefixes output with the step's time
+  // ("#6 0.123 compiling"); the step's header names the command too.
+  await page.waitForSelector('pre.build:text-matches("[0-9]\\.[0-9]+ compiling")', { timeout: 60000 });
   if ((await page.textContent('pre.build')).includes('linked-42') || !(await page.$('button:has-text("Cancel")'))) {
     throw new Error('the build output arrived only at the end');
   }

@@ -128,5 +128,5 @@ func run() error {
 		return err
 	}
 	log.Info("builder ready", "root", *root, "took", time.Since(t0))
-	return serve(ctx, l, b, log)
+	return serve(ctx, l, b, *root, log)
 }

@@ -30,7 +30,12 @@ import (
 // POST /grpc (BuildKit's control API over h2c), POST /session (the
 // client's session: context files, secrets, SSH, auth) and the admin
 // requests the engine makes itself (disk usage, prune).
-func serve(ctx context.Context, l net.Listener, b *buildkit.Builder, log *slog.Logger) error {
+func serve(ctx context.Context, l net.Listener, b *buildkit.Builder, root string, log *slog.Logger) error {
+	up, err := uploadsDir(root)
+	if err != nil {
+		return err
+	}
+	bs := &builds{b: b, uploads: up, log: log, cancels: map[string]func(){}}
 	gs := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(recoverUnary(log), logErrors(log), collectAfterSolve(b, log), grpcerrors.UnaryServerInterceptor),
 		grpc.ChainStreamInterceptor(recoverStream(log), grpcerrors.StreamServerInterceptor),
@@ -66,6 +71,8 @@ func serve(ctx context.Context, l net.Listener, b *buildkit.Builder, log *slog.L
 		rep, err := b.Prune(r.Context(), req)
 		reply(w, rep, err)
 	})
+	mux.HandleFunc("POST /build", bs.serveBuild)
+	mux.HandleFunc("POST /build/cancel", bs.cancel)
 	mux.HandleFunc("GET /_ping", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("OK")) })
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx },

@@ -34,7 +34,7 @@ func buildOptions(r *http.Request) (rtbuild.Options, error) {
 	q := r.URL.Query()
 	var o rtbuild.Options
 	if v := q.Get("version"); v != "" && v != string(build.BuilderV1) {
-		return o, errdefs.InvalidArgument("builder version %q is not supported: Berth runs the classic builder (version 1)", v)
+		return o, errdefs.InvalidArgument("builder version %q is not supported: use 1 (classic) or 2 (BuildKit)", v)
 	}
 	if q.Get("remote") != "" {
 		return o, errdefs.NotImplemented("remote build contexts (%s) are not supported: send the context as a tar archive", q.Get("remote"))
@@ -104,6 +104,9 @@ func buildOptions(r *http.Request) (rtbuild.Options, error) {
 // With q=1 the log is held back: only the image ID is sent, or on failure
 // the log and the error.
 func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Query().Get("version") == string(build.BuilderBuildKit) {
+		return s.buildkitForward(w, r, "/build")
+	}
 	opts, err := buildOptions(r)
 	if err != nil {
 		return err
@@ -257,6 +260,9 @@ func (s *Server) buildCancel(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.InvalidArgument("build ID not provided")
 	}
 	if err := s.eng.Builds.Cancel(id); err != nil {
+		if errdefs.IsNotFound(err) && s.bk != nil && s.bk.Running() {
+			return s.buildkitForward(w, r, "/build/cancel")
+		}
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

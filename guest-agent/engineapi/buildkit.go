@@ -5,9 +5,11 @@ package engineapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"path"
 
 	"github.com/moby/moby/api/types/build"
@@ -81,6 +83,31 @@ func splice(client net.Conn, buffered io.Reader, backend net.Conn) {
 	<-done
 	client.Close()
 	backend.Close()
+}
+
+// buildkitForward hands POST /build?version=2 (and /build/cancel for such
+// builds) to the builder, which answers it as dockerd's builder-next does;
+// the response streams back as the builder writes it.
+func (s *Server) buildkitForward(w http.ResponseWriter, r *http.Request, path string) error {
+	if s.bk == nil || s.bk.Available() != nil {
+		return errdefs.NotImplemented("BuildKit is not available in this engine: build with version=1")
+	}
+	if _, err := s.bk.Dial(r.Context()); err != nil { // starts it
+		return err
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.URL.Path = "http", "buildkitd", path
+		},
+		Transport: &http.Transport{DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return s.bk.Dial(ctx) }},
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeError(w, r, fmt.Errorf("BuildKit builder: %w", err))
+		},
+	}
+	rp.ServeHTTP(w, r)
+	return nil
 }
 
 // builderVersion is what /_ping advertises: "2" (BuildKit) when the

@@ -23,8 +23,14 @@ const (
 	ComposeToolchain = "go1.27.3"
 )
 
-// PluginCache is where built plugins are kept between runs.
-var PluginCache = "/var/cache/berth"
+// PluginCache is where built plugins are kept between runs
+// ($BERTH_PLUGIN_CACHE, else /var/cache/berth).
+var PluginCache = func() string {
+	if d := os.Getenv("BERTH_PLUGIN_CACHE"); d != "" {
+		return d
+	}
+	return "/var/cache/berth"
+}()
 
 var pluginMu sync.Mutex
 

@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -38,6 +39,7 @@ import (
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
 	"github.com/moby/buildkit/solver/pb"
+	httpsource "github.com/moby/buildkit/source/http"
 	"github.com/moby/buildkit/util/db/boltutil"
 	"github.com/moby/buildkit/util/disk"
 	"github.com/moby/buildkit/util/leaseutil"
@@ -81,6 +83,7 @@ type Builder struct {
 	controller *control.Controller
 	sessions   *session.Manager
 	worker     *mobyWorker
+	uploads    *uploads
 	maxUsed    int64
 	collecting sync.Mutex
 	cgroup     string // where the steps' cgroups are made
@@ -96,7 +99,8 @@ func New(ctx context.Context, cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := newWorker(ctx, cfg)
+	up := &uploads{files: map[string]string{}, next: http.DefaultTransport}
+	w, err := newWorker(ctx, cfg, up)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("buildkit controller: %w", err)
 	}
-	return &Builder{controller: ctl, sessions: sessions, worker: w, maxUsed: cfg.MaxUsedSpace,
+	return &Builder{controller: ctl, sessions: sessions, worker: w, uploads: up, maxUsed: cfg.MaxUsedSpace,
 		cgroup: filepath.Join("/", cfg.CgroupParent, "buildkit"), log: cfg.Log}, nil
 }
 
@@ -159,7 +163,7 @@ func (b *Builder) Close() error {
 
 // newWorker assembles the one worker, as buildkitd's OCI worker does, with
 // Berth's executor, image store and exporter.
-func newWorker(ctx context.Context, cfg Config) (*mobyWorker, error) {
+func newWorker(ctx context.Context, cfg Config, up *uploads) (*mobyWorker, error) {
 	root := cfg.Root
 	snap, err := overlay.NewSnapshotter(filepath.Join(root, "snapshots"), overlay.AsynchronousRemove)
 	if err != nil {
@@ -257,5 +261,13 @@ func newWorker(ctx context.Context, cfg Config) (*mobyWorker, error) {
 	if err != nil {
 		return nil, err
 	}
+	// http(s) sources go through the uploads, which serve the contexts
+	// of POST /build?version=2 (and pass every other URL on).
+	hs, err := httpsource.NewSource(httpsource.Opt{CacheAccessor: bw.CacheMgr, Transport: up})
+	if err != nil {
+		return nil, err
+	}
+	bw.SourceManager.Register(hs)
+	bw.HTTPSource = hs
 	return &mobyWorker{Worker: bw, eng: cfg.Engine, blobDir: images.blobDir}, nil
 }

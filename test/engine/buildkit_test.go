@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"crypto/md5"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -629,4 +631,84 @@ func TestComposeBuildAndUp(t *testing.T) {
 	})
 	ps := compose("ps", "--format", "{{.Service}} {{.State}}")
 	mustContain(t, "compose ps", ps, "web running", "api running")
+}
+
+// POST /build?version=2, as API clients without buildx (and Berth's desktop
+// and CLI) send it: the context in the body (any compression), BuildKit's
+// progress as "moby.buildkit.trace" messages, the image as "moby.image.id".
+func TestBuildKitAPIVersion2(t *testing.T) {
+	e := newBuildKitEnv(t)
+	var ctxTar bytes.Buffer
+	tw := tar.NewWriter(&ctxTar)
+	for name, body := range map[string]string{
+		"keep.txt":             "kept\n",
+		"skip.txt":             "ignored\n",
+		".dockerignore":        "skip.txt\n.dockerfile.0123abcd\n",
+		".dockerfile.0123abcd": "FROM " + e.base + "\nCOPY . /ctx/\nRUN ls -A /ctx > /list\n",
+	} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(ctxTar.Bytes())
+	zw.Close()
+
+	post := func(query string, body []byte) (int, []map[string]any) {
+		t.Helper()
+		resp, err := e.agent.HTTPClient().Post("http://berth/v1.47/build?version=2&"+query, "application/x-tar", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var msgs []map[string]any
+		dec := json.NewDecoder(resp.Body)
+		for {
+			var m map[string]any
+			if err := dec.Decode(&m); err != nil {
+				break
+			}
+			msgs = append(msgs, m)
+		}
+		return resp.StatusCode, msgs
+	}
+	code, msgs := post("t=v2:1&dockerfile=.dockerfile.0123abcd", gz.Bytes())
+	traces, id := 0, ""
+	for _, m := range msgs {
+		if m["error"] != nil {
+			t.Fatalf("build failed: %v", m["error"])
+		}
+		switch m["id"] {
+		case "moby.buildkit.trace":
+			if _, ok := m["aux"].(string); !ok {
+				t.Fatalf("trace aux is not base64: %v", m["aux"])
+			}
+			traces++
+		case "moby.image.id":
+			id, _ = m["aux"].(map[string]any)["ID"].(string)
+		}
+	}
+	if code != 200 || traces == 0 || !strings.HasPrefix(id, "sha256:") {
+		t.Fatalf("status %d, %d traces, image %q", code, traces, id)
+	}
+	// .dockerignore applied, the outside Dockerfile kept out of the context.
+	if got := e.d.Must("run", "--rm", "v2:1", "cat", "/list"); got != ".dockerignore\nkeep.txt\n" {
+		t.Fatalf("context in the image: %q", got)
+	}
+	if got := strings.TrimSpace(e.d.Must("image", "inspect", "-f", "{{.Id}}", "v2:1")); got != id {
+		t.Fatalf("image ID %s, tagged %s", id, got)
+	}
+	// q=1: only the image ID.
+	_, msgs = post("q=1&dockerfile=.dockerfile.0123abcd", ctxTar.Bytes())
+	if len(msgs) != 1 || msgs[0]["id"] != "moby.image.id" {
+		t.Fatalf("q=1 sent %v", msgs)
+	}
+	// Options BuildKit cannot honour are refused by name.
+	for q, want := range map[string]string{"memory=67108864": "memory", "remote=client-session": "session", "cpusetcpus=0": "cpusetcpus"} {
+		code, msgs := post(q, ctxTar.Bytes())
+		if code != 400 || len(msgs) != 1 || !strings.Contains(fmt.Sprint(msgs[0]["message"]), want) {
+			t.Fatalf("%s: %d %v", q, code, msgs)
+		}
+	}
 }
