@@ -178,7 +178,9 @@ func collectAfterSolve(b *buildkit.Builder, log *slog.Logger) grpc.UnaryServerIn
 // logErrors logs failed control API calls (the client shows them too).
 func logErrors(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		t0 := time.Now()
 		resp, err := handler(ctx, req)
+		log.Debug("control API call", "method", info.FullMethod, "took", time.Since(t0))
 		if err != nil && !errors.Is(err, context.Canceled) {
 			log.Debug("control API", "method", info.FullMethod, "err", err)
 		}

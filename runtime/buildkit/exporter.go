@@ -8,6 +8,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/cache"
@@ -19,6 +20,7 @@ import (
 	"github.com/moby/buildkit/util/compression"
 	"github.com/moby/buildkit/util/progress"
 	"github.com/moby/buildkit/worker/base"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-dev/berth/runtime/buildkit/link"
@@ -31,8 +33,17 @@ const exporterMoby = "moby"
 // mobyWorker is BuildKit's base worker with the moby exporter added.
 type mobyWorker struct {
 	*base.Worker
-	eng     Engine
-	blobDir string
+	eng           Engine
+	blobDir       string
+	platformsOnce sync.Once
+}
+
+// Platforms looks for emulators of other architectures once. BuildKit's
+// ListWorkers asks anew on every call (buildx makes two per build), and
+// each look runs a test binary per architecture: 50 ms of every build.
+func (w *mobyWorker) Platforms(noCache bool) []ocispecs.Platform {
+	w.platformsOnce.Do(func() { w.Worker.Platforms(true) })
+	return w.Worker.Platforms(false)
 }
 
 // Exporter serves "moby" and "image" with the engine's store as the

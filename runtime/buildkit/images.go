@@ -57,8 +57,10 @@ func (s *engineImages) Get(ctx context.Context, name string) (images.Image, erro
 			return images.Image{}, err
 		}
 	}
-	if err := content.WriteBlob(ctx, s.cs, "berth-manifest-"+target.Digest.String(), bytes.NewReader(si.Manifest), target); err != nil {
-		return images.Image{}, fmt.Errorf("image %s: %w", name, err)
+	if _, err := s.cs.Info(ctx, target.Digest); err != nil {
+		if err := content.WriteBlob(ctx, s.cs, "berth-manifest-"+target.Digest.String(), bytes.NewReader(si.Manifest), target); err != nil {
+			return images.Image{}, fmt.Errorf("image %s: %w", name, err)
+		}
 	}
 	for _, d := range append([]ocispecs.Descriptor{m.Config}, m.Layers...) {
 		if err := s.adopt(ctx, si.BlobDir, d); err != nil {

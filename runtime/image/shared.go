@@ -120,6 +120,10 @@ func (s *Store) Import(ctx context.Context, dir, manifest string, names []string
 		rec.Layers = append(rec.Layers, layerRecord{Digest: l.Digest.String(), MediaType: string(l.MediaType),
 			Size: l.Size, DiffID: cfg.RootFS.DiffIDs[i].String()})
 	}
+	if s.unchanged(rec, tags) {
+		// A rebuild with nothing changed: the image and its tags are here.
+		return s.Get(rec.ID)
+	}
 	chains := chainIDs(rec.Layers)
 	leased := append([]string{rec.ID, rec.Manifest}, chains...)
 	for _, l := range rec.Layers {
@@ -145,6 +149,23 @@ func (s *Store) Import(ctx context.Context, dir, manifest string, names []string
 		s.event(events.ActionTag, rec.ID, t)
 	}
 	return img, nil
+}
+
+// unchanged reports whether image rec is stored with every blob and tag
+// already, so that importing it again would write nothing new.
+func (s *Store) unchanged(rec record, tags []string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e := s.images[rec.ID]
+	if e == nil || e.rec.Manifest != rec.Manifest || !s.snaps.Has(e.chainID) {
+		return false
+	}
+	for _, t := range tags {
+		if s.refs.refs[t] != rec.ID {
+			return false
+		}
+	}
+	return true
 }
 
 // importLayer links layer i's blob into the store and unpacks its chain
