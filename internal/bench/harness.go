@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -21,6 +22,23 @@ type Engine struct {
 	Pids func() []int
 	// Stop shuts it down (also done at exit).
 	Stop func()
+	// Tree returns the engine's processes with its helpers (Berth's
+	// BuildKit builder); nil: Pids.
+	Tree func() []int
+	// Bin is the directory of a Berth engine's binaries.
+	Bin string
+}
+
+// beforeBin is -before: an earlier build measured as "berth@before".
+var beforeBin string
+
+// Classic is e with `docker build` on the classic builder (DOCKER_BUILDKIT=0).
+func (e *Engine) Classic() *Engine {
+	c := *e
+	d := *e.Docker
+	d.Env = append(append([]string(nil), d.Env...), "DOCKER_BUILDKIT=0")
+	c.Docker = &d
+	return &c
 }
 
 // Label is the column heading.
@@ -72,7 +90,14 @@ func startEngines(b *Bench) []*Engine {
 	var engines []*Engine
 	a := testkit.StartAgent(b.T, testkit.AgentOptions{Args: []string{"--log-level", "info"}})
 	engines = append(engines, &Engine{Name: "berth", Host: a.Host, Docker: testkit.NewDocker(b.T, a.Host),
-		Pids: func() []int { return []int{a.Pid()} }, Stop: a.Stop})
+		Pids: func() []int { return []int{a.Pid()} }, Stop: a.Stop, Bin: filepath.Dir(testkit.Binary(b.T, "berth-agent")),
+		Tree: func() []int { return processTree(a.Pid()) }})
+	if beforeBin != "" {
+		old := testkit.StartAgent(b.T, testkit.AgentOptions{Args: []string{"--log-level", "info"},
+			Binary: filepath.Join(beforeBin, "berth-agent")})
+		engines = append(engines, &Engine{Name: "berth@before", Host: old.Host, Docker: testkit.NewDocker(b.T, old.Host),
+			Pids: func() []int { return []int{old.Pid()} }, Stop: old.Stop, Bin: beforeBin})
+	}
 	for _, start := range extraEngines {
 		if e := start(b); e != nil {
 			engines = append(engines, e)

@@ -43,6 +43,7 @@ func main() {
 	out := flag.String("out", "docs/benchmarks.md", "markdown file to update")
 	n := flag.Int("n", 20, "samples per scenario")
 	only := flag.String("only", "", "run only scenarios whose section/name matches this regexp")
+	flag.StringVar(&beforeBin, "before", "", "directory of an earlier build's binaries: its berth-agent runs side by side as berth@before")
 	flag.Parse()
 	var filter *regexp.Regexp
 	if *only != "" {

@@ -24,6 +24,7 @@ type Agent struct {
 	Host   string // DOCKER_HOST value: unix://…
 	Args   []string
 	Stdin  string // written to the agent's stdin at each start
+	Binary string // the berth-agent executable
 	// CgroupParent is the engine's --cgroup-parent, unique per agent.
 	CgroupParent string
 
@@ -39,6 +40,9 @@ type AgentOptions struct {
 	Root  string   // reuse a state root (default: a fresh temp dir)
 	Args  []string // extra flags, e.g. --insecure-registry
 	Stdin string   // the agent's stdin (e.g. the token of --auth-token-stdin)
+	// Binary is the berth-agent to run (default: Binary(t, "berth-agent")),
+	// e.g. an earlier build measured side by side.
+	Binary string
 }
 
 // StartAgent starts bin/berth-agent as root with its own state root, socket
@@ -61,6 +65,7 @@ func StartAgent(t T, opts AgentOptions) *Agent {
 		Args: append([]string{"--root", root, "--host", "unix://" + sock,
 			"--cgroup-parent", "/berth-test-" + hex.EncodeToString(id[:]), "--log-level", "debug"}, opts.Args...)}
 	a.CgroupParent = "/berth-test-" + hex.EncodeToString(id[:])
+	a.Binary = opts.Binary
 	a.Start()
 	cgroupParent := a.CgroupParent
 	t.Cleanup(func() {
@@ -79,7 +84,11 @@ func StartAgent(t T, opts AgentOptions) *Agent {
 // Start (re)starts the agent process and waits for it to answer.
 func (a *Agent) Start() {
 	a.t.Helper()
-	cmd := exec.Command(Binary(a.t, "berth-agent"), a.Args...)
+	bin := a.Binary
+	if bin == "" {
+		bin = Binary(a.t, "berth-agent")
+	}
+	cmd := exec.Command(bin, a.Args...)
 	cmd.Stdout, cmd.Stderr = syncWriter{&a.logMu, &a.log}, syncWriter{&a.logMu, &a.log}
 	if a.Stdin != "" {
 		cmd.Stdin = strings.NewReader(a.Stdin)
