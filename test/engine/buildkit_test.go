@@ -6,9 +6,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/berth-dev/berth/internal/testkit"
@@ -711,4 +716,94 @@ func TestBuildKitAPIVersion2(t *testing.T) {
 			t.Fatalf("%s: %d %v", q, code, msgs)
 		}
 	}
+}
+
+// BuildKit reaches registries with the engine's rules: credentials from
+// `docker login` (buildx's session) or X-Registry-Config (version=2), plain
+// HTTP only for loopback and --insecure-registry hosts.
+func TestBuildKitRegistryRules(t *testing.T) {
+	// A registry with auth, on loopback.
+	reg := testkit.StartRegistry(t, testkit.RegistryOptions{Auth: true})
+	private := reg.Addr + "/team/base:1"
+	testkit.Push(t, private, testkit.BusyboxImage(t), remote.WithAuth(&authn.Basic{Username: reg.User, Password: reg.Pass}))
+	a := testkit.StartAgent(t, testkit.AgentOptions{})
+	d := testkit.NewDocker(t, a.Host)
+	dir := buildDir(t, map[string]string{"Dockerfile": "FROM " + private + "\nRUN echo private-ok > /ok\n"})
+	r := d.Run(nil, "build", "-t", "private:1", dir)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "401 Unauthorized") && !strings.Contains(r.Stderr, "authorization") {
+		t.Fatalf("build without login: exit %d\n%s", r.Code, r.Stderr)
+	}
+	d.Run(strings.NewReader(reg.Pass), "login", "-u", reg.User, "--password-stdin", reg.Addr)
+	d.Must("build", "-t", "private:1", dir)
+	if got := d.Must("run", "--rm", "private:1", "cat", "/ok"); got != "private-ok\n" {
+		t.Fatalf("run: %q", got)
+	}
+	// version=2 with the credentials in X-Registry-Config.
+	var ctxTar bytes.Buffer
+	tw := tar.NewWriter(&ctxTar)
+	df := "FROM " + private + "\nRUN echo v2 > /v2\n"
+	tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df)), Typeflag: tar.TypeReg})
+	tw.Write([]byte(df))
+	tw.Close()
+	post := func(creds map[string]map[string]string) string {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://berth/v1.47/build?version=2&t=private:v2&nocache=1", bytes.NewReader(ctxTar.Bytes()))
+		req.Header.Set("Content-Type", "application/x-tar")
+		if creds != nil {
+			b, _ := json.Marshal(creds)
+			req.Header.Set("X-Registry-Config", base64.URLEncoding.EncodeToString(b))
+		}
+		resp, err := a.HTTPClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if out := post(nil); !strings.Contains(out, `"error"`) {
+		t.Fatalf("version=2 without credentials built")
+	}
+	if out := post(map[string]map[string]string{reg.Addr: {"username": reg.User, "password": reg.Pass}}); !strings.Contains(out, "moby.image.id") || strings.Contains(out, `"error"`) {
+		t.Fatalf("version=2 with X-Registry-Config: %.2000s", out)
+	}
+
+	// A registry on another address: plain HTTP only when the engine was
+	// told it is insecure.
+	open := testkit.StartRegistry(t, testkit.RegistryOptions{Listen: "0.0.0.0:0"})
+	ip := nonLoopbackIP(t)
+	_, port, _ := net.SplitHostPort(open.Addr)
+	remoteRef := net.JoinHostPort(ip, port) + "/open/base:1"
+	testkit.Push(t, remoteRef, testkit.BusyboxImage(t))
+	dir = buildDir(t, map[string]string{"Dockerfile": "FROM " + remoteRef + "\nRUN true\n"})
+	r = d.Run(nil, "build", dir)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "HTTP response to HTTPS client") {
+		t.Fatalf("plain HTTP to %s without --insecure-registry: exit %d\n%s", remoteRef, r.Code, r.Stderr)
+	}
+	insecure := testkit.StartAgent(t, testkit.AgentOptions{Args: []string{"--insecure-registry", net.JoinHostPort(ip, port)}})
+	testkit.NewDocker(t, insecure.Host).Must("build", dir)
+}
+
+// nonLoopbackIP is an IPv4 address of this host other than loopback, on
+// an interface no engine made (those come and go with other tests).
+func nonLoopbackIP(t *testing.T) string {
+	t.Helper()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || strings.HasPrefix(ifc.Name, "br-") ||
+			strings.HasPrefix(ifc.Name, "veth") || strings.HasPrefix(ifc.Name, "docker") || strings.HasPrefix(ifc.Name, "bdk") {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+				return n.IP.String()
+			}
+		}
+	}
+	t.Skip("needs a non-loopback IPv4 address on this host")
+	return ""
 }
