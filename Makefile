@@ -140,11 +140,14 @@ cross-darwin: frontend
 	$(GO) run ./internal/tools/crosscheck -test -goos darwin -goarch arm64,amd64 -tags desktop,production . ./app/... ./cmd/... ./vm/... ./installer/...
 
 ARM64_BIN := $(BIN)/linux-arm64
-cross-arm64: $(ARM64_BIN)/berth-agent
+cross-arm64: $(ARM64_BIN)/berth-agent $(ARM64_BIN)/berth-buildkitd
 	$(MAKE) guest GUEST_ARCH=arm64
 
 $(ARM64_BIN)/berth-agent: FORCE
 	CC=aarch64-linux-gnu-gcc GOARCH=arm64 CGO_ENABLED=1 $(GO) build -trimpath -tags $(AGENT_TAGS) -ldflags '$(AGENT_LDFLAGS)' -o $@ ./guest-agent
+
+$(ARM64_BIN)/berth-buildkitd: FORCE
+	CC=aarch64-linux-gnu-gcc GOARCH=arm64 CGO_ENABLED=1 $(GO) build -trimpath -tags $(AGENT_TAGS) -ldflags '-s -w -extldflags "-static"' -o $@ ./guest-agent/buildkitd
 
 # Installers into dist/: the .deb (nfpm) and the Windows setup (NSIS); the
 # macOS .app/.dmg are made on a Mac (installer/macos).
