@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 
+	ctr "github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
@@ -72,11 +73,17 @@ func NewTasks(root string, log *slog.Logger) (*Tasks, error) {
 	return &Tasks{root: root, log: log, running: map[string]*task{}}, nil
 }
 
-// Run starts spec's process as the init of a new container named id and
+// Run starts spec's process, confined as a default `docker run` container
+// is, as the init of a new container named id and
 // waits for it to exit, returning its exit status (128+N for signal N).
 // started, when not nil, is called once the process runs. When ctx ends the
 // container is killed; Run returns once it is gone and its cgroup removed.
 func (t *Tasks) Run(ctx context.Context, id string, spec *specs.Spec, tio TaskIO, started func()) (int, error) {
+	// The confinement of a plain `docker run`, whatever the spec's maker
+	// chose: capabilities, masked paths, devices, seccomp.
+	if err := confine(spec, &ctr.HostConfig{}); err != nil {
+		return -1, err
+	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: spec, NoPivotRoot: rootIsRamfs()})
 	if err != nil {
 		return -1, errdefs.InvalidArgument("task %s: %v", id, err)

@@ -807,3 +807,41 @@ func nonLoopbackIP(t *testing.T) string {
 	t.Skip("needs a non-loopback IPv4 address on this host")
 	return ""
 }
+
+// A RUN step is confined as a `docker run` container is: the same
+// capabilities, seccomp filter, no-new-privileges, masked and read-only
+// /proc paths; and its cgroup is under the engine's parent.
+func TestBuildKitStepConfinement(t *testing.T) {
+	e := newBuildKitEnv(t)
+	probe := `grep -E '^(Seccomp|NoNewPrivs|CapBnd|CapEff):' /proc/self/status; ` +
+		`echo kcore=$(cat /proc/kcore 2>/dev/null | wc -c); echo sysrq=$( (echo h > /proc/sysrq-trigger) 2>/dev/null && echo writable || echo refused); ` +
+		`echo keys=$(cat /proc/keys 2>/dev/null | wc -l)`
+	run := e.d.Must("run", "--rm", e.base, "sh", "-c", probe)
+	dir := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.base + "\nRUN (" + probe + ") > /probe\n"})
+	e.build(t, "-t", "probe:1", dir)
+	step := e.d.Must("run", "--rm", "probe:1", "cat", "/probe")
+	if step != run {
+		t.Fatalf("a RUN step is confined differently from docker run:\nRUN step:\n%s\ndocker run:\n%s", step, run)
+	}
+	mustContain(t, "confinement", step, "Seccomp:\t2", "kcore=0", "sysrq=refused")
+
+	// While a step runs, its cgroup is PARENT/buildkit/<id>.
+	slow := buildDir(t, map[string]string{"Dockerfile": "FROM " + e.base + "\nRUN sleep 3\n"})
+	cmd := e.d.Cmd(t.Context(), "build", "--no-cache", slow)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the step's cgroup", 20*time.Second, func() bool {
+		procs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", e.agent.CgroupParent, "buildkit", "*", "cgroup.procs"))
+		if len(procs) == 0 {
+			procs, _ = filepath.Glob(filepath.Join("/sys/fs/cgroup", e.agent.CgroupParent, "buildkit", "*", "cgroup.procs"))
+		}
+		for _, p := range procs {
+			if b, _ := os.ReadFile(p); len(bytes.TrimSpace(b)) > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	cmd.Wait()
+}
