@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"path"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/moby/moby/api/types/build"
 
@@ -39,6 +42,12 @@ func (s *Server) buildkitConn(w http.ResponseWriter, r *http.Request) error {
 	}
 	backend, err := s.bk.Dial(r.Context())
 	if err != nil {
+		if path.Base(r.URL.Path) == "grpc" {
+			// Answer the control API with the reason: buildx, told "no
+			// BuildKit here", would go and boot a builder container from
+			// Docker Hub instead, and fail on that.
+			return grpcUnavailable(w, r, err)
+		}
 		return err
 	}
 	hj, ok := w.(http.Hijacker)
@@ -61,6 +70,121 @@ func (s *Server) buildkitConn(w http.ResponseWriter, r *http.Request) error {
 	go splice(conn, rw.Reader, backend)
 	return nil
 }
+
+// grpcUnavailable takes the /grpc upgrade and answers every call on it
+// with gRPC's UNAVAILABLE and err's message (a trailers-only response), so
+// the client reports why the builder is not there. The engine links no
+// gRPC: Go's HTTP server speaks the HTTP/2 it needs.
+func grpcUnavailable(w http.ResponseWriter, r *http.Request, cause error) error {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return cause
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		return cause
+	}
+	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"); err != nil {
+		conn.Close()
+		return nil
+	}
+	msg := cause.Error()
+	if !strings.Contains(msg, "BuildKit") {
+		msg = "BuildKit builder: " + msg
+	}
+	msg = grpcMessage(msg)
+	hs := &http.Server{
+		Protocols: new(http.Protocols),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			h := w.Header()
+			h.Set("Content-Type", "application/grpc")
+			h.Set("Grpc-Status", "14") // UNAVAILABLE
+			h.Set("Grpc-Message", msg)
+			w.WriteHeader(http.StatusOK)
+		}),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       30 * time.Second,
+	}
+	hs.Protocols.SetUnencryptedHTTP2(true)
+	go func() {
+		hs.Serve(&oneConnListener{conn: &bufConn{Conn: conn, r: io.MultiReader(rw.Reader, conn)}})
+	}()
+	return nil
+}
+
+// grpcMessage percent-encodes a grpc-message header value as gRPC asks.
+func grpcMessage(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '%' {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// oneConnListener hands out one connection, then waits until closed.
+type oneConnListener struct {
+	conn net.Conn
+	once sync.Once
+	done chan struct{}
+	mu   sync.Mutex
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if l.done == nil {
+		l.done = make(chan struct{})
+	}
+	done := l.done
+	l.mu.Unlock()
+	var c net.Conn
+	l.once.Do(func() { c = &closeNotify{Conn: l.conn, onClose: l.Close} })
+	if c != nil {
+		return c, nil
+	}
+	<-done
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done == nil {
+		l.done = make(chan struct{})
+	}
+	select {
+	case <-l.done:
+	default:
+		close(l.done)
+	}
+	return nil
+}
+
+func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+// closeNotify ends its listener when the connection closes.
+type closeNotify struct {
+	net.Conn
+	onClose func() error
+}
+
+func (c *closeNotify) Close() error {
+	c.onClose()
+	return c.Conn.Close()
+}
+
+// bufConn reads buffered bytes before the connection's own.
+type bufConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // splice copies both ways until either side closes, then closes both.
 func splice(client net.Conn, buffered io.Reader, backend net.Conn) {

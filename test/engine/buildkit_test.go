@@ -845,3 +845,14 @@ func TestBuildKitStepConfinement(t *testing.T) {
 	})
 	cmd.Wait()
 }
+
+// With no builder to start, buildx is told why (and does not go and boot a
+// builder container from Docker Hub instead).
+func TestBuildKitMissingBuilderSaysWhy(t *testing.T) {
+	a := testkit.StartAgent(t, testkit.AgentOptions{Args: []string{"--buildkitd", "/nonexistent/berth-buildkitd"}})
+	d := testkit.NewDocker(t, a.Host)
+	r := d.Run(nil, "build", buildDir(t, map[string]string{"Dockerfile": "FROM scratch\n"}))
+	if r.Code == 0 || !strings.Contains(r.Stderr, "BuildKit builder not installed") || strings.Contains(r.Stderr, "booting buildkit") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Stderr)
+	}
+}
