@@ -3,6 +3,7 @@
 package container
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -110,5 +111,25 @@ func TestConfine(t *testing.T) {
 	}
 	if s.Linux.Seccomp != nil || len(s.Linux.Resources.Devices) != 2 {
 		t.Fatalf("unconfined with a rule: %+v", s.Linux)
+	}
+}
+
+// The default filter covers 64- and 32-bit x86 as dockerd's does, without
+// the x32 ABI (see withoutX32).
+func TestDefaultProfileArchitectures(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the x86 architectures apply on amd64")
+	}
+	spec := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}, Linux: &specs.Linux{}}
+	p, err := seccompProfile("", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[specs.Arch]bool{}
+	for _, a := range p.Architectures {
+		got[a] = true
+	}
+	if !got[specs.ArchX86_64] || !got[specs.ArchX86] || got[specs.ArchX32] {
+		t.Fatalf("architectures: %v", p.Architectures)
 	}
 }

@@ -40,6 +40,8 @@ const keySpecProcessKeyring = ^uintptr(1) // -2
 func main() {
 	var e syscall.Errno
 	switch os.Args[1] {
+	case "getpid":
+		_, _, e = syscall.Syscall(syscall.SYS_GETPID, 0, 0, 0)
 	case "add_key":
 		typ, _ := syscall.BytePtrFromString("user")
 		desc, _ := syscall.BytePtrFromString("berth")
@@ -86,7 +88,23 @@ func securityImage(t *testing.T) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe := testkit.LayerTar([]testkit.TarEntry{{Name: "bin/sysprobe", Mode: 0o755, Body: bin}, {Name: "mnt/", Type: tar.TypeDir}})
+	entries := []testkit.TarEntry{{Name: "bin/sysprobe", Mode: 0o755, Body: bin}, {Name: "mnt/", Type: tar.TypeDir}}
+	if runtime.GOARCH == "amd64" {
+		// The same probe as an i386 program: 32-bit x86 system calls
+		// must pass the default filter, as with dockerd.
+		cmd := exec.Command(goBin, "build", "-o", out+"386", src)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=386", "GOFLAGS=")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build sysprobe for 386: %v\n%s", err, b)
+		}
+		bin386, err := os.ReadFile(out + "386")
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, testkit.TarEntry{Name: "bin/sysprobe386", Mode: 0o755, Body: bin386})
+	}
+	probe := testkit.LayerTar(entries)
 	return testkit.ImageFromLayers(t, v1.Config{Cmd: []string{"sh"}}, testkit.LayerTar(testkit.BusyboxEntries(t)), probe)
 }
 
@@ -128,6 +146,16 @@ func TestSeccompDefaultProfile(t *testing.T) {
 	probe := func(name string, args ...string) string {
 		out := e.d.Must(append(append([]string{"run", "--rm"}, args...), e.ref, "sysprobe", name)...)
 		return strings.TrimSpace(out)
+	}
+	if runtime.GOARCH == "amd64" {
+		// A 32-bit x86 program runs under the filter; its add_key is
+		// refused as the 64-bit one is.
+		if out := strings.TrimSpace(e.d.Must("run", "--rm", e.ref, "sysprobe386", "getpid")); out != "ok" {
+			t.Errorf("a 32-bit program's getpid: %q", out)
+		}
+		if out := strings.TrimSpace(e.d.Must("run", "--rm", e.ref, "sysprobe386", "add_key")); out != eperm {
+			t.Errorf("a 32-bit program's add_key: %q", out)
+		}
 	}
 	for _, call := range []string{"add_key", "keyctl", "io_uring_setup"} {
 		if got := probe(call); got != eperm {
