@@ -25,8 +25,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-dev/berth/guest-agent/dockerinit"
 	"github.com/berth-dev/berth/guest-agent/builder"
+	"github.com/berth-dev/berth/guest-agent/dockerinit"
 	"github.com/berth-dev/berth/guest-agent/engineapi"
 	"github.com/berth-dev/berth/guest-agent/pid1"
 	"github.com/berth-dev/berth/internal/connauth"

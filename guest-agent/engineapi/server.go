@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-dev/berth/internal/connauth"
 	"github.com/berth-dev/berth/guest-agent/builder"
+	"github.com/berth-dev/berth/internal/connauth"
 	"github.com/berth-dev/berth/runtime/engine"
 	"github.com/berth-dev/berth/runtime/errdefs"
 )
