@@ -1,8 +1,9 @@
 //go:build desktop || bindings
 
 // Command berth-desktop is Berth's window and tray (Wails v2). This file is
-// only the entry: the services live in app/desktop, the tray in app/tray;
-// glue.go adapts them to the Wails runtime. Build with `make desktop`.
+// only the entry and the embedded page: the services live in app/desktop,
+// the tray in app/tray, app/window adapts them to the Wails runtime. Build
+// with `make desktop`.
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/app/config"
 	"github.com/berth-dev/berth/app/desktop"
 	"github.com/berth-dev/berth/app/tray"
+	"github.com/berth-dev/berth/app/window"
 )
 
 //go:embed all:frontend/dist
@@ -36,7 +38,7 @@ func main() {
 	if runtime.GOOS == "linux" && os.Getenv("WEBKIT_DISABLE_COMPOSITING_MODE") == "" {
 		os.Setenv("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
 	}
-	tuneWebKit()
+	window.TuneWebKit()
 	hidden := flag.Bool("hidden", false, "start with only the tray icon (as at login)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -44,14 +46,14 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	g := &glue{log: log}
+	g := window.New(log)
 	backend, err := desktop.New(desktop.Options{Paths: paths, Emitter: g, UI: g, Log: log})
 	if err != nil {
 		fatal(err)
 	}
-	g.backend = backend
-	g.tray = tray.New(g, log)
-	endTray, hasTray := g.tray.Start() // on the main thread, before wails.Run
+	t := tray.New(g, log)
+	g.Attach(backend, t)
+	endTray, hasTray := t.Start() // on the main thread, before wails.Run
 	defer endTray()
 	if !hasTray {
 		*hidden = false // nothing but the window would be left to reopen it
@@ -68,7 +70,7 @@ func main() {
 		BackgroundColour:  &options.RGBA{R: 0xf6, G: 0xf7, B: 0xf9, A: 0xff},
 		AssetServer:       &assetserver.Options{Assets: assets},
 		OnStartup: func(ctx context.Context) {
-			g.setContext(ctx)
+			g.SetContext(ctx)
 			backend.Run()
 		},
 		OnShutdown: func(context.Context) { backend.Close() },
@@ -79,6 +81,13 @@ func main() {
 		fatal(err)
 	}
 }
+
+// App is bound for the window's own needs (bound from package main, so the
+// page's generated bindings are main.App's).
+type App struct{ g *window.Glue }
+
+// Ready is called by the frontend after its first paint.
+func (a *App) Ready() { a.g.Ready() }
 
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "berth-desktop:", err)

@@ -1,6 +1,10 @@
 //go:build desktop || bindings
 
-package main
+// Package window adapts Berth's desktop services (app/desktop) and tray
+// (app/tray) to the Wails runtime: events to the page and the tray, URLs and
+// folder dialogs, tray clicks, and WebKitGTK's set-up on Linux. Only the
+// desktop binary (the repository root's main.go) imports it.
+package window
 
 import (
 	"context"
@@ -20,10 +24,10 @@ import (
 // processStart approximates the process's start for the first-paint figure.
 var processStart = time.Now()
 
-// glue adapts the services to Wails: events to runtime.EventsEmit (and to
+// Glue adapts the services to Wails: events to runtime.EventsEmit (and to
 // the tray), URLs and folder dialogs to the runtime, tray clicks to the
 // services.
-type glue struct {
+type Glue struct {
 	log     *slog.Logger
 	backend *desktop.Backend
 	tray    *tray.Tray
@@ -32,37 +36,45 @@ type glue struct {
 	ctx context.Context // the Wails runtime context, set at startup
 }
 
-func (g *glue) setContext(ctx context.Context) {
+// New makes the glue; Attach gives it the services once they exist (they
+// need the glue as their Emitter and UI).
+func New(log *slog.Logger) *Glue { return &Glue{log: log} }
+
+// Attach connects the services and the tray.
+func (g *Glue) Attach(backend *desktop.Backend, t *tray.Tray) { g.backend, g.tray = backend, t }
+
+// SetContext hands over the Wails runtime context (OnStartup).
+func (g *Glue) SetContext(ctx context.Context) {
 	g.mu.Lock()
 	g.ctx = ctx
 	g.mu.Unlock()
 }
 
-func (g *glue) context() context.Context {
+func (g *Glue) runtimeContext() context.Context {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.ctx
 }
 
 // Emit implements desktop.Emitter.
-func (g *glue) Emit(name string, data any) {
+func (g *Glue) Emit(name string, data any) {
 	g.tray.Emit(name, data)
-	if ctx := g.context(); ctx != nil {
+	if ctx := g.runtimeContext(); ctx != nil {
 		runtime.EventsEmit(ctx, name, data)
 	}
 }
 
 // OpenURL implements desktop.UI.
-func (g *glue) OpenURL(u string) error {
-	if ctx := g.context(); ctx != nil {
+func (g *Glue) OpenURL(u string) error {
+	if ctx := g.runtimeContext(); ctx != nil {
 		runtime.BrowserOpenURL(ctx, u)
 	}
 	return nil
 }
 
 // PickFolder implements desktop.UI.
-func (g *glue) PickFolder(title string) (string, error) {
-	ctx := g.context()
+func (g *Glue) PickFolder(title string) (string, error) {
+	ctx := g.runtimeContext()
 	if ctx == nil {
 		return "", nil
 	}
@@ -70,7 +82,7 @@ func (g *glue) PickFolder(title string) (string, error) {
 }
 
 // Do implements tray.Actions.
-func (g *glue) Do(a tray.Action) {
+func (g *Glue) Do(a tray.Action) {
 	m := g.backend.Machine()
 	var err error
 	switch a.Kind {
@@ -83,7 +95,7 @@ func (g *glue) Do(a tray.Action) {
 	case "container", "open-port":
 		err = g.containerAction(a)
 	case "show":
-		if ctx := g.context(); ctx != nil {
+		if ctx := g.runtimeContext(); ctx != nil {
 			runtime.WindowShow(ctx)
 			runtime.WindowUnminimise(ctx)
 		}
@@ -92,13 +104,13 @@ func (g *glue) Do(a tray.Action) {
 	}
 	if err != nil {
 		g.log.Warn("tray action", "action", a.Kind, "err", err)
-		if ctx := g.context(); ctx != nil {
+		if ctx := g.runtimeContext(); ctx != nil {
 			runtime.MessageDialog(ctx, runtime.MessageDialogOptions{Type: runtime.ErrorDialog, Title: "Berth", Message: err.Error()})
 		}
 	}
 }
 
-func (g *glue) containerAction(a tray.Action) error {
+func (g *Glue) containerAction(a tray.Action) error {
 	c := g.backend.Containers()
 	if a.Kind == "open-port" {
 		return c.OpenPort(a.Container, a.Port)
@@ -111,8 +123,8 @@ func (g *glue) containerAction(a tray.Action) error {
 }
 
 // quit asks whether to stop the VM too, then ends the app.
-func (g *glue) quit(m *desktop.Machine) {
-	ctx := g.context()
+func (g *Glue) quit(m *desktop.Machine) {
+	ctx := g.runtimeContext()
 	if ctx == nil {
 		os.Exit(0)
 	}
@@ -129,14 +141,12 @@ func (g *glue) quit(m *desktop.Machine) {
 	runtime.Quit(ctx)
 }
 
-// App is bound for the window's own needs.
-type App struct{ g *glue }
-
-// Ready is called by the frontend after its first paint; the figure goes
-// to the log and, for `make bench`, to $BERTH_DESKTOP_READY_FILE.
-func (a *App) Ready() {
+// Ready records the first paint (the frontend calls it through main's App):
+// the figure goes to the log and, for `make bench`, to
+// $BERTH_DESKTOP_READY_FILE; then freed start-up memory goes back.
+func (g *Glue) Ready() {
 	ms := time.Since(processStart).Milliseconds()
-	a.g.log.Info("window ready", "ms", ms)
+	g.log.Info("window ready", "ms", ms)
 	if p := os.Getenv("BERTH_DESKTOP_READY_FILE"); p != "" {
 		// A marker for the benchmark, not state: rename without fsync.
 		if os.WriteFile(p+".tmp", []byte(strconv.FormatInt(ms, 10)+"\n"), 0o644) == nil {

@@ -1,6 +1,6 @@
 //go:build (desktop || bindings) && linux && webkit2_41
 
-package main
+package window
 
 // The window is one small local page: WebKit need not keep a browser's
 // caches, and the memory the start-up used and freed goes back to the
@@ -23,8 +23,8 @@ import (
 	"runtime/debug"
 )
 
-// tuneWebKit runs before wails.Run (before the web process starts).
-func tuneWebKit() {
+// TuneWebKit runs before wails.Run (before the web process starts).
+func TuneWebKit() {
 	// GTK's own GL (GdkGLContext) is never used: the page is painted by
 	// WebKit, which sets up its own EGL.
 	setDefault("GDK_GL", "disable")

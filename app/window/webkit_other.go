@@ -1,6 +1,6 @@
 //go:build (desktop || bindings) && !(linux && webkit2_41)
 
-package main
+package window
 
-func tuneWebKit() {}
+func TuneWebKit() {}
 func trimMemory() {}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // The docker CLI plugins as Docker's packages, Homebrew and Docker Desktop
@@ -87,7 +86,7 @@ func plugin(t T, name, version string, build func(dir, out string) *exec.Cmd) st
 		t.Fatalf("plugin cache: %v", err)
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+	if err := lockFile(lock); err != nil {
 		t.Fatalf("plugin cache: %v", err)
 	}
 	if _, err := os.Stat(out); err == nil {
