@@ -4,9 +4,7 @@ package build
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
-	"compress/bzip2"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -18,12 +16,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/runtime/compression"
 	"github.com/berth-dev/berth/runtime/errdefs"
 )
 
@@ -64,7 +61,7 @@ const maxContextEntries = 1 << 20
 // unpackContext unpacks the (possibly compressed) context tar r into dir,
 // an empty directory.
 func unpackContext(r io.Reader, dir string) (*buildContext, error) {
-	tr, closeFn, err := decompressed(r)
+	tr, closeFn, err := compression.Decompress(r)
 	if err != nil {
 		return nil, errdefs.InvalidArgument("build context: %v", err)
 	}
@@ -510,28 +507,3 @@ func (bc *buildContext) resolve(rel string, followLast bool) (string, error) {
 }
 
 var errNotInContext = errors.New("file does not exist")
-
-// decompressed detects gzip, bzip2 and zstd by their magic numbers.
-func decompressed(r io.Reader) (io.Reader, func(), error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	magic, _ := br.Peek(6)
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, nil, fmt.Errorf("gzip: %w", err)
-		}
-		return zr, func() { zr.Close() }, nil
-	case bytes.HasPrefix(magic, []byte("BZh")):
-		return bzip2.NewReader(br), func() {}, nil
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return nil, nil, fmt.Errorf("zstd: %w", err)
-		}
-		return zr, zr.Close, nil
-	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
-		return nil, nil, errors.New("xz compression is not supported; use gzip, bzip2 or zstd")
-	}
-	return br, func() {}, nil
-}

@@ -6,7 +6,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/bzip2"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -17,12 +16,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/runtime/compression"
 	"github.com/berth-dev/berth/runtime/errdefs"
 )
 
@@ -240,7 +238,7 @@ func one(src source, w *rootWriter, n node, dst string, uid, gid int, mode func(
 }
 
 // extractIfArchive extracts n into dest when it is a tar archive (plain,
-// gzip, bzip2 or zstd), as ADD does for local files.
+// gzip, bzip2, xz or zstd), as ADD does for local files.
 func extractIfArchive(src source, w *rootWriter, n node, dest string, spec *copySpec) (bool, error) {
 	f, err := src.open(n)
 	if err != nil {
@@ -249,34 +247,18 @@ func extractIfArchive(src source, w *rootWriter, n node, dest string, spec *copy
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64<<10)
 	magic, _ := br.Peek(6)
-	var r io.Reader = br
-	compressed := true
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return false, nil
-		}
-		defer zr.Close()
-		r = zr
-	case bytes.HasPrefix(magic, []byte("BZh")):
-		r = bzip2.NewReader(br)
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return false, nil
-		}
-		defer zr.Close()
-		r = zr
-	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
-		return false, errdefs.NotImplemented("xz-compressed archives are not supported; use gzip, bzip2 or zstd")
-	default:
-		compressed = false
+	compressed := compression.Detect(magic) != compression.None
+	if !compressed {
 		hdr, _ := br.Peek(263)
 		if len(hdr) < 263 || !bytes.HasPrefix(hdr[257:], []byte("ustar")) {
 			return false, nil
 		}
 	}
+	r, closeDec, err := compression.Decompress(br)
+	if err != nil {
+		return false, nil // not a valid stream after all: copied as is
+	}
+	defer closeDec()
 	tr := tar.NewReader(r)
 	hdr, err := tr.Next()
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	ctr "github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/runtime/compression"
 	"github.com/berth-dev/berth/runtime/errdefs"
 	"github.com/berth-dev/berth/runtime/snapshot"
 )
@@ -280,8 +281,15 @@ func (m *Manager) extractToPath(ref, p string, r io.Reader, copyUIDGID bool) err
 		return err
 	}
 	defer existing.Close()
+	// The API allows the archive in any compression (docker cp sends it
+	// plain; other clients gzip it).
+	plain, closeDec, err := compression.Decompress(r)
+	if err != nil {
+		return errdefs.InvalidArgument("copy to container %s: %v", p, err)
+	}
+	defer closeDec()
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(filterCopyIn(r, pw, existing, copyUIDGID)) }()
+	go func() { pw.CloseWithError(filterCopyIn(plain, pw, existing, copyUIDGID)) }()
 	_, err = snapshot.Unpack(fdPath(dir), pr)
 	pr.CloseWithError(err) // stops the filter if Unpack ended first
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/moby/moby/client/pkg/progress"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/berth-dev/berth/runtime/compression"
 	"github.com/berth-dev/berth/runtime/errdefs"
 	"github.com/berth-dev/berth/runtime/snapshot"
 )
@@ -375,7 +376,13 @@ func (s *Store) Load(ctx context.Context, r io.Reader, out io.Writer, prog progr
 		return err
 	}
 	defer os.RemoveAll(dir)
-	a, err := s.spool(ctx, r, dir)
+	// docker load takes the archive compressed too (docker save | gzip).
+	plain, closeDec, err := compression.Decompress(r)
+	if err != nil {
+		return errdefs.InvalidArgument("invalid archive: %v", err)
+	}
+	defer closeDec()
+	a, err := s.spool(ctx, plain, dir)
 	if err != nil {
 		return err
 	}
@@ -598,7 +605,7 @@ func (s *Store) loadLayer(ctx context.Context, f *spooled, l layerRecord, parent
 	}
 	defer bf.Close()
 	pr := progress.NewProgressReader(bf, prog, l.Size, shortID(l.DiffID), "Loading layer")
-	tarStream, closeDec, err := decompress(pr)
+	tarStream, closeDec, err := compression.Decompress(pr)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", shortID(l.DiffID), err)
 	}
@@ -609,23 +616,27 @@ func (s *Store) loadLayer(ctx context.Context, f *spooled, l layerRecord, parent
 	return nil
 }
 
-// blobMediaType names a layer blob's media type from its first bytes.
+// blobMediaType names a layer blob's media type from its first bytes. A
+// layer is stored as it came, so only the compressions a registry takes
+// (gzip, zstd) are kept; bzip2 and xz layers are refused by name.
 func blobMediaType(p string) (types.MediaType, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	magic := make([]byte, 4)
+	magic := make([]byte, 6)
 	n, _ := io.ReadFull(f, magic)
-	magic = magic[:n]
-	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+	switch k := compression.Detect(magic[:n]); k {
+	case compression.Gzip:
 		return types.DockerLayer, nil
-	case isCompressed(magic):
+	case compression.Zstd:
 		return types.OCILayerZStd, nil
+	case compression.None:
+		return types.OCIUncompressedLayer, nil
+	default:
+		return "", errdefs.InvalidArgument("invalid archive: a layer compressed with %s (layers may be plain, gzip or zstd)", k)
 	}
-	return types.OCIUncompressedLayer, nil
 }
 
 // ctxReader stops a long copy when its context ends.

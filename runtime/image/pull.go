@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/client/pkg/progress"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/berth-dev/berth/runtime/compression"
 	"github.com/berth-dev/berth/runtime/errdefs"
 	"github.com/berth-dev/berth/runtime/snapshot"
 )
@@ -332,7 +333,7 @@ func (s *Store) fetchLayer(ctx context.Context, out progress.Output, rl v1.Layer
 	defer ing.discard()
 	src := io.TeeReader(progress.NewProgressReader(rc, out, l.Size, id, "Downloading"), ing)
 	if !haveChain {
-		tarStream, closeDec, err := decompress(src)
+		tarStream, closeDec, err := compression.Decompress(src)
 		if err != nil {
 			return fmt.Errorf("layer %s: %w", id, err)
 		}
@@ -365,7 +366,7 @@ func (s *Store) applyBlob(ctx context.Context, out progress.Output, l layerRecor
 	defer f.Close()
 	st, _ := f.Stat()
 	pr := progress.NewProgressReader(f, out, st.Size(), shortID(l.Digest), "Extracting")
-	tarStream, closeDec, err := decompress(pr)
+	tarStream, closeDec, err := compression.Decompress(pr)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", shortID(l.Digest), err)
 	}

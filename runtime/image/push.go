@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/client/pkg/progress"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/berth-dev/berth/runtime/compression"
 	"github.com/berth-dev/berth/runtime/errdefs"
 )
 
@@ -209,7 +210,7 @@ func (b *blobLayer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, closeDec, err := decompress(f)
+	r, closeDec, err := compression.Decompress(f)
 	if err != nil {
 		f.Close()
 		return nil, err
