@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/http/httpproxy"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/guest-agent/builder"
@@ -72,6 +74,14 @@ func main() {
 	}
 }
 
+// envProxy reads a proxy variable as Go's tools do: upper case, else lower.
+func envProxy(name string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return os.Getenv(strings.ToLower(name))
+}
+
 // sinceExec is how long ago this process started (Linux: /proc/self/stat
 // starttime against CLOCK_BOOTTIME), to see what runtime and package
 // initialisation cost, slow under emulation.
@@ -95,21 +105,31 @@ func sinceExec() time.Duration {
 
 func run() error {
 	var (
-		hosts, insecure, logOpts listFlag
-		root                     = flag.String("root", "/var/lib/berth", "directory holding all engine state")
-		cgroupParent             = flag.String("cgroup-parent", "/berth", "cgroup under which containers are placed")
-		logLevel                 = flag.String("log-level", "info", "debug, info, warn or error")
-		showVersion              = flag.Bool("version", false, "print the version and exit")
-		hostGateway              = flag.String("host-gateway-ip", "", "address host.docker.internal resolves to (default: the bridge's gateway, i.e. this host)")
-		tokenStdin               = flag.Bool("auth-token-stdin", false, "read a connection token from the first line of stdin; every TCP connection must open with it (the WSL driver's port, which other local users can reach)")
-		buildkitd                = flag.String("buildkitd", builder.DefaultBinary(), "the BuildKit builder binary, started on the first BuildKit request")
-		buildCacheMax            = flag.Int64("build-cache-max", 0, "bytes of BuildKit cache kept after a build (0: a share of the disk)")
-		waitFD                   = flag.Int("wait-fd", -1, "wait for a byte on this file descriptor before opening the state (the VM's PID 1 starts the engine early and lets it go once the data disk is mounted); end of file means exit")
+		hosts, insecure, logOpts      listFlag
+		mirrors, noProxy, hostSockets listFlag
+		root                          = flag.String("root", "/var/lib/berth", "directory holding all engine state")
+		cgroupParent                  = flag.String("cgroup-parent", "/berth", "cgroup under which containers are placed")
+		logLevel                      = flag.String("log-level", "info", "debug, info, warn or error")
+		showVersion                   = flag.Bool("version", false, "print the version and exit")
+		hostGateway                   = flag.String("host-gateway-ip", "", "address host.docker.internal resolves to (default: the bridge's gateway, i.e. this host)")
+		tokenStdin                    = flag.Bool("auth-token-stdin", false, "read a connection token from the first line of stdin; every TCP connection must open with it (the WSL driver's port, which other local users can reach)")
+		buildkitd                     = flag.String("buildkitd", builder.DefaultBinary(), "the BuildKit builder binary, started on the first BuildKit request")
+		buildCacheMax                 = flag.Int64("build-cache-max", 0, "bytes of BuildKit cache kept after a build (0: a share of the disk)")
+		waitFD                        = flag.Int("wait-fd", -1, "wait for a byte on this file descriptor before opening the state (the VM's PID 1 starts the engine early and lets it go once the data disk is mounted); end of file means exit")
 	)
 	flag.Var(&hosts, "host", "address to serve the Engine API on (repeatable): unix:///path or tcp://ip:port")
 	flag.Var(&logOpts, "log-opt", "default json-file log option for containers, KEY=VALUE (repeatable), e.g. max-size=20m")
 	flag.Var(&insecure, "insecure-registry", "registry host[:port] reached over plain HTTP (repeatable)")
+	flag.Var(&mirrors, "registry-mirror", "registry mirror (http(s)://host[:port]) tried before Docker Hub for its images, in order (repeatable)")
+	httpProxy := flag.String("http-proxy", envProxy("HTTP_PROXY"), "proxy for plain-HTTP registries and downloads (default $HTTP_PROXY)")
+	httpsProxy := flag.String("https-proxy", envProxy("HTTPS_PROXY"), "proxy for HTTPS registries and downloads (default $HTTPS_PROXY)")
+	flag.Var(&noProxy, "no-proxy", "hosts, domains or CIDRs reached without the proxy, comma-separated (repeatable; default $NO_PROXY)")
+	flag.Var(&hostSockets, "host-socket-path", "a path that names this engine's socket on the host (hostd's forwarded socket, /var/run/docker.sock); a bind mount of it gets the engine's own unix socket (repeatable)")
+	dockerHub := flag.String("test-docker-hub", "", "tests only: the registry host:port that stands for docker.io")
 	flag.Parse()
+	if len(noProxy) == 0 && envProxy("NO_PROXY") != "" {
+		noProxy = listFlag{envProxy("NO_PROXY")}
+	}
 	if *showVersion {
 		fmt.Println("berth-agent", engineapi.Version)
 		return nil
@@ -169,13 +189,41 @@ func run() error {
 		}
 		lo[k] = v
 	}
-	eng, err := engine.New(ctx, engine.Config{Root: *root, InsecureRegistries: insecure, CgroupParent: *cgroupParent, HostGatewayIP: gw, LogOpts: lo})
+	for _, m := range mirrors {
+		if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+			return fmt.Errorf("--registry-mirror %q: want http(s)://host[:port]", m)
+		}
+	}
+	proxy := httpproxy.Config{HTTPProxy: *httpProxy, HTTPSProxy: *httpsProxy, NoProxy: strings.Join(noProxy, ",")}
+	for name, p := range map[string]string{"--http-proxy": proxy.HTTPProxy, "--https-proxy": proxy.HTTPSProxy} {
+		if u, err := url.Parse(p); p != "" && (err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5")) {
+			return fmt.Errorf("%s %q: want http(s)://host:port", name, p)
+		}
+	}
+	engineSocket := ""
+	for _, h := range hosts {
+		if p, ok := strings.CutPrefix(h, "unix://"); ok {
+			engineSocket = p
+			break
+		}
+	}
+	for i, p := range hostSockets {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("--host-socket-path %q: not an absolute path", p)
+		}
+		hostSockets[i] = filepath.Clean(p)
+	}
+	if len(hostSockets) > 0 && engineSocket == "" {
+		return fmt.Errorf("--host-socket-path needs a unix:// --host to give containers")
+	}
+	eng, err := engine.New(ctx, engine.Config{Root: *root, InsecureRegistries: insecure, CgroupParent: *cgroupParent, HostGatewayIP: gw, LogOpts: lo,
+		RegistryMirrors: mirrors, Proxy: proxy, DockerHub: *dockerHub, HostSockets: hostSockets, EngineSocket: engineSocket})
 	if err != nil {
 		return err
 	}
 	log.Debug("engine opened", "took", time.Since(t0), "init_took", execTime)
 	bk := builder.New(builder.Config{Root: filepath.Join(*root, "buildkit"), Binary: *buildkitd,
-		CgroupParent: *cgroupParent, InsecureRegistries: insecure, MaxUsedSpace: *buildCacheMax,
+		CgroupParent: *cgroupParent, InsecureRegistries: insecure, RegistryMirrors: mirrors, Proxy: proxy, MaxUsedSpace: *buildCacheMax,
 		LogLevel: *logLevel, Services: builder.NewServices(eng.Images, eng.Networks), Log: log.With("component", "builder")})
 	srv := engineapi.New(eng, bk, log)
 

@@ -25,9 +25,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/berth-dev/berth/runtime/buildkit/link"
 )
@@ -40,10 +43,14 @@ type Config struct {
 	// InsecureRegistries are passed on: the builder pulls and pushes with
 	// the engine's registry rules.
 	InsecureRegistries []string
-	MaxUsedSpace       int64 // build cache bound (0: BuildKit's default)
-	LogLevel           string
-	Services           Services
-	Log                *slog.Logger
+	// RegistryMirrors and Proxy are the engine's, passed on so builds
+	// pull as the engine does.
+	RegistryMirrors []string
+	Proxy           httpproxy.Config
+	MaxUsedSpace    int64 // build cache bound (0: BuildKit's default)
+	LogLevel        string
+	Services        Services
+	Log             *slog.Logger
 	// StartTimeout bounds a start (default 60 s: under emulation the Go
 	// runtime alone takes a second).
 	StartTimeout time.Duration
@@ -183,8 +190,13 @@ func (b *Builder) start() (*process, error) {
 	for _, r := range b.cfg.InsecureRegistries {
 		args = append(args, "--insecure-registry", r)
 	}
+	for _, m := range b.cfg.RegistryMirrors {
+		args = append(args, "--registry-mirror", m)
+	}
+
 	p := &process{exited: make(chan struct{}), tail: &tailBuffer{max: 4096}}
 	p.cmd = exec.Command(b.cfg.Binary, args...)
+	p.cmd.Env = proxyEnv(os.Environ(), b.cfg.Proxy)
 	p.cmd.Stdout = io.MultiWriter(os.Stderr, p.tail)
 	p.cmd.Stderr = p.cmd.Stdout
 	// SIGTERM on the engine's death: the builder stops its steps cleanly.
@@ -333,4 +345,25 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(bytes.TrimSpace(t.b))
+}
+
+// proxyEnv is env with the proxy variables set to cfg's, and only those:
+// BuildKit's registry, git and http clients take their proxy from the
+// environment (not argv: a proxy URL may carry a password).
+func proxyEnv(env []string, cfg httpproxy.Config) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch strings.ToUpper(k) {
+		case "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
+			continue
+		}
+		out = append(out, kv)
+	}
+	for k, v := range map[string]string{"HTTP_PROXY": cfg.HTTPProxy, "HTTPS_PROXY": cfg.HTTPSProxy, "NO_PROXY": cfg.NoProxy} {
+		if v != "" {
+			out = append(out, k+"="+v, strings.ToLower(k)+"="+v)
+		}
+	}
+	return out
 }

@@ -72,6 +72,7 @@ func setVersion() {
 func run() error {
 	var (
 		insecure     listFlag
+		mirrors      listFlag
 		root         = flag.String("root", "", "directory holding the builder's state")
 		engineSock   = flag.String("engine", "", "the engine's private socket for its builder")
 		listen       = flag.String("listen", "", "unix socket to serve /grpc and /session on")
@@ -81,6 +82,7 @@ func run() error {
 		logLevel     = flag.String("log-level", "info", "debug, info, warn or error")
 	)
 	flag.Var(&insecure, "insecure-registry", "registry host[:port] reached over plain HTTP (repeatable)")
+	flag.Var(&mirrors, "registry-mirror", "registry mirror (http(s)://host[:port]) tried before Docker Hub (repeatable)")
 	flag.Parse()
 	if *root == "" || *engineSock == "" || *listen == "" {
 		return errors.New("--root, --engine and --listen are required")
@@ -111,6 +113,10 @@ func run() error {
 		Engine:             newEngineClient(*engineSock),
 		CgroupParent:       *cgroupParent,
 		InsecureRegistries: insecure,
+		RegistryMirrors:    mirrors,
+		// The engine gives its proxy in the environment (HTTP_PROXY …),
+		// where BuildKit's clients read it; builds get it as build args.
+		ProxyBuildArgs: buildkit.ProxyBuildArgs(os.Getenv("HTTP_PROXY"), os.Getenv("HTTPS_PROXY"), os.Getenv("NO_PROXY")),
 		HostGatewayIP:      *hostGateway,
 		MaxUsedSpace:       *maxUsed,
 		Log:                log,

@@ -37,7 +37,7 @@ func serve(ctx context.Context, l net.Listener, b *buildkit.Builder, root string
 	}
 	bs := &builds{b: b, uploads: up, log: log, cancels: map[string]func(){}}
 	gs := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logErrors(log), collectAfterSolve(b, log), grpcerrors.UnaryServerInterceptor),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logErrors(log), collectAfterSolve(b, log), proxyArgs(b), grpcerrors.UnaryServerInterceptor),
 		grpc.ChainStreamInterceptor(recoverStream(log), grpcerrors.StreamServerInterceptor),
 		grpc.MaxRecvMsgSize(defaults.DefaultMaxRecvMsgSize),
 		grpc.MaxSendMsgSize(defaults.DefaultMaxSendMsgSize),
@@ -172,6 +172,17 @@ func collectAfterSolve(b *buildkit.Builder, log *slog.Logger) grpc.UnaryServerIn
 			}()
 		}
 		return resp, err
+	}
+}
+
+// proxyArgs gives buildx's solves the engine's proxy as the predefined
+// build args, where the client did not set them.
+func proxyArgs(b *buildkit.Builder) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if sr, ok := req.(*controlapi.SolveRequest); ok && sr.Frontend != "" {
+			sr.FrontendAttrs = b.AddProxyArgs(sr.FrontendAttrs)
+		}
+		return handler(ctx, req)
 	}
 }
 

@@ -81,7 +81,7 @@ func pullRef(fromImage, tag string) (string, error) {
 func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	if q.Get("fromSrc") != "" {
-		return errdefs.NotImplemented("importing a root file system (docker import) is not supported by Berth yet")
+		return s.imageImport(w, r)
 	}
 	from := q.Get("fromImage")
 	if from == "" {

@@ -22,4 +22,5 @@ func (s *Server) fillInfo(info *system.Info) {
 		info.NFd = len(fds) - 1 // less the one reading the directory
 	}
 	info.NGoroutines = runtime.NumGoroutine()
+	s.fillRegistryInfo(info)
 }

@@ -57,6 +57,7 @@ func New(eng *engine.Engine, bk *builder.Builder, log *slog.Logger) *Server {
 	s.archiveRoutes(&s.rt)
 	s.statsRoutes(&s.rt)
 	s.diskRoutes(&s.rt)
+	s.toolRoutes(&s.rt)
 	return s
 }
 

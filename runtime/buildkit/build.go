@@ -55,6 +55,7 @@ func (b *Builder) Build(ctx context.Context, req BuildRequest, status func([]byt
 	for k, v := range req.FrontendAttrs {
 		attrs[k] = v
 	}
+	addProxyArgs(attrs, b.proxyArgs)
 	var inputs map[string]*pb.Definition
 	switch {
 	case req.RemoteContext != "":

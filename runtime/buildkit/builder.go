@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -70,7 +71,14 @@ type Config struct {
 	// InsecureRegistries are reached over plain HTTP, as the engine's
 	// --insecure-registry (loopback always is).
 	InsecureRegistries []string
-	HostGatewayIP      string // what --add-host NAME:host-gateway resolves to
+	// RegistryMirrors (http(s)://host[:port]) are tried before Docker Hub
+	// for its images, as the engine's.
+	RegistryMirrors []string
+	// ProxyBuildArgs are given to every build that does not set them
+	// (ProxyBuildArgs); the builder's own registry and git clients take
+	// the proxy from its environment.
+	ProxyBuildArgs map[string]string
+	HostGatewayIP  string // what --add-host NAME:host-gateway resolves to
 	// MaxUsedSpace bounds the cache: past it, garbage collection after a
 	// build removes the least recently used records. 0: BuildKit's default
 	// (a share of the disk).
@@ -87,6 +95,7 @@ type Builder struct {
 	maxUsed    int64
 	collecting sync.Mutex
 	cgroup     string // where the steps' cgroups are made
+	proxyArgs  map[string]string
 	log        *slog.Logger
 }
 
@@ -145,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*Builder, error) {
 		return nil, fmt.Errorf("buildkit controller: %w", err)
 	}
 	return &Builder{controller: ctl, sessions: sessions, worker: w, uploads: up, maxUsed: cfg.MaxUsedSpace,
-		cgroup: filepath.Join("/", cfg.CgroupParent, "buildkit"), log: cfg.Log}, nil
+		cgroup: filepath.Join("/", cfg.CgroupParent, "buildkit"), proxyArgs: cfg.ProxyBuildArgs, log: cfg.Log}, nil
 }
 
 // Register serves BuildKit's control API (and the gateway's) on s.
@@ -221,6 +230,22 @@ func newWorker(ctx context.Context, cfg Config, up *uploads) (*mobyWorker, error
 	plain := true
 	for _, h := range cfg.InsecureRegistries {
 		insecure[h] = resolverconfig.RegistryConfig{PlainHTTP: &plain}
+	}
+	if len(cfg.RegistryMirrors) > 0 {
+		hub := insecure["docker.io"]
+		for _, m := range cfg.RegistryMirrors {
+			u, err := url.Parse(m)
+			if err != nil || u.Host == "" {
+				return nil, fmt.Errorf("registry mirror %q: want http(s)://host[:port]", m)
+			}
+			hub.Mirrors = append(hub.Mirrors, u.Host)
+			if u.Scheme == "http" {
+				rc := insecure[u.Host]
+				rc.PlainHTTP = &plain
+				insecure[u.Host] = rc
+			}
+		}
+		insecure["docker.io"] = hub
 	}
 	dstat, _ := disk.GetDiskStat(root)
 	gcCfg := config.GCConfig{}

@@ -57,6 +57,11 @@ type Config struct {
 	// does not set itself (the agent's --log-opt, as dockerd's), e.g. a
 	// max-size that bounds logs on the VM's disk.
 	LogOpts map[string]string
+	// HostSockets are paths of the engine's socket as the host names it
+	// (hostd's forwarded socket, /var/run/docker.sock): a bind mount of
+	// one gets EngineSocket, the engine's own API socket, instead.
+	HostSockets  []string
+	EngineSocket string
 }
 
 // trashPrefix marks a removed container's directory awaiting deletion.

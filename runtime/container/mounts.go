@@ -57,9 +57,15 @@ func (m *Manager) planMounts(cfg *ctr.Config, hc *ctr.HostConfig) ([]mountPlan, 
 		if err != nil {
 			return nil, err
 		}
+		if p.typ == mount.TypeBind && m.isHostSocket(p.source) {
+			p.source, p.createBind = m.cfg.EngineSocket, false
+		}
 		plans = append(plans, p)
 	}
 	for _, mt := range hc.Mounts {
+		if mt.Type == mount.TypeBind && m.isHostSocket(mt.Source) {
+			mt.Source = m.cfg.EngineSocket
+		}
 		p, err := parseMount(mt)
 		if err != nil {
 			return nil, err
@@ -122,6 +128,17 @@ func (m *Manager) planMounts(cfg *ctr.Config, hc *ctr.HostConfig) ([]mountPlan, 
 		}
 	}
 	return plans, nil
+}
+
+// isHostSocket reports whether a bind mount's source names the engine's
+// socket as the host sees it (--host-socket-path): the host's socket file
+// is useless in the VM (a dead file over the share, or nothing), so the
+// container gets the engine's own socket there, as Docker Desktop does.
+func (m *Manager) isHostSocket(source string) bool {
+	if m.cfg.EngineSocket == "" || !path.IsAbs(source) {
+		return false
+	}
+	return slices.Contains(m.cfg.HostSockets, filepath.Clean(source))
 }
 
 // parseBind reads a -v SOURCE:DEST[:OPTIONS] with SOURCE a host path or a

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/net/http/httpproxy"
+
 	"github.com/berth-dev/berth/runtime/build"
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/events"
@@ -34,6 +36,17 @@ type Config struct {
 	HostGatewayIP netip.Addr
 	// LogOpts are default json-file options for containers (--log-opt).
 	LogOpts map[string]string
+	// RegistryMirrors are tried before Docker Hub for its images.
+	RegistryMirrors []string
+	// Proxy is the HTTP(S) proxy for registries (pulls, pushes, logins,
+	// search) and docker import's URLs.
+	Proxy httpproxy.Config
+	// DockerHub, for tests only, is the registry standing for docker.io.
+	DockerHub string
+	// HostSockets are the host's names of the engine's socket; a bind
+	// mount of one gets EngineSocket (this engine's unix socket) instead.
+	HostSockets  []string
+	EngineSocket string
 }
 
 // Engine is the runtime assembled. Its parts are exported so the API layer
@@ -96,7 +109,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	lap("snapshots")
 	bus := events.New()
 	images, err := image.New(image.Options{Root: filepath.Join(cfg.Root, "image"), Snapshots: snaps,
-		Events: bus, InsecureRegistries: cfg.InsecureRegistries})
+		Events: bus, InsecureRegistries: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors, Proxy: cfg.Proxy,
+		DockerHub: cfg.DockerHub})
 	if err != nil {
 		return nil, fmt.Errorf("engine: images: %w", err)
 	}
@@ -122,6 +136,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		Volumes:      volumes,
 		Events:       bus,
 		LogOpts:      cfg.LogOpts,
+		HostSockets:  cfg.HostSockets,
+		EngineSocket: cfg.EngineSocket,
 	})
 	if err != nil {
 		networks.Close()

@@ -35,6 +35,9 @@ type CommitOptions struct {
 	// now and EmptyLayer follows Layer.
 	History v1.History
 	Author  string
+	// Platform is a new image's OS and architecture when it has no
+	// parent (docker import); default linux and the engine's.
+	Platform v1.Platform
 	// Refs are tagged once the image is complete, never before.
 	Refs []string
 }
@@ -55,6 +58,9 @@ func (s *Store) Commit(ctx context.Context, opts CommitOptions) (*Image, error) 
 		refs = append(refs, named.String())
 	}
 	cfg := &v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH, RootFS: v1.RootFS{Type: "layers"}}
+	if p := opts.Platform; p.Architecture != "" {
+		cfg.OS, cfg.Architecture, cfg.Variant, cfg.OSVersion = p.OS, p.Architecture, p.Variant, p.OSVersion
+	}
 	var rec record
 	chain := ""
 	if opts.Parent != "" {

@@ -32,6 +32,7 @@ import (
 	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/api/types/events"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
 	eventbus "github.com/berth-dev/berth/runtime/events"
@@ -63,6 +64,16 @@ type Options struct {
 	// InsecureRegistries are reached over plain HTTP ("host:port" or
 	// "host"); loopback registries always are.
 	InsecureRegistries []string
+	// Mirrors are registry mirrors (http(s)://host[:port]) tried in order
+	// before Docker Hub for its images; an http:// mirror is reached over
+	// plain HTTP, as the user said.
+	Mirrors []string
+	// Proxy is the HTTP(S) proxy for every registry call (pulls, pushes,
+	// logins, search); the zero value is none.
+	Proxy httpproxy.Config
+	// DockerHub, for tests only, is the registry (host:port) that stands
+	// for docker.io, which tests here cannot reach.
+	DockerHub string
 	// InUse reports the containers using an image, so that removing it can
 	// be refused (the engine wires it to the container manager).
 	InUse func(imageID string) (running, stopped []string)

@@ -51,31 +51,55 @@ func (s *Store) Pull(ctx context.Context, ref string, opts PullOptions, out prog
 	if err != nil {
 		return nil, err
 	}
-	rref, err := s.remoteRef(named)
-	if err != nil {
-		return nil, err
-	}
-	puller, err := remote.NewPuller(s.remoteOptions(ctx, opts.Auth)...)
-	if err != nil {
-		return nil, err
-	}
 	id := ""
 	if t, ok := named.(reference.Tagged); ok {
 		id = t.Tag()
 	} else if d, ok := named.(reference.Digested); ok {
 		id = d.Digest().String()
 	}
-	desc, err := puller.Get(ctx, rref)
+	eps, err := s.pullEndpoints(named)
 	if err != nil {
-		return nil, registryError("pull", named, err)
+		return nil, err
 	}
-	progress.Message(out, id, "Pulling from "+reference.Path(named))
-	img, err := selectImage(ctx, puller, rref, desc, plat, opts.Platform != "")
-	if err != nil {
-		return nil, registryError("pull", named, err)
-	}
-	rec, rawManifest, rawConfig, err := describe(img)
-	if err != nil {
+	// Each mirror in turn, then the registry itself: a mirror that fails
+	// in any way (down, or without the image) is passed over, as dockerd
+	// does. Credentials go to the image's own registry only.
+	var (
+		desc        *remote.Descriptor
+		img         v1.Image
+		rec         record
+		rawManifest []byte
+		rawConfig   []byte
+		announced   bool
+	)
+	for _, ep := range eps {
+		auth := opts.Auth
+		if ep.mirror != "" {
+			auth = nil
+		}
+		var puller *remote.Puller
+		puller, err = remote.NewPuller(s.remoteOptions(ctx, auth)...)
+		if err != nil {
+			return nil, err
+		}
+		desc, err = puller.Get(ctx, ep.ref)
+		if err == nil {
+			if !announced {
+				progress.Message(out, id, "Pulling from "+reference.Path(named))
+				announced = true
+			}
+			img, err = selectImage(ctx, puller, ep.ref, desc, plat, opts.Platform != "")
+		}
+		if err == nil {
+			rec, rawManifest, rawConfig, err = describe(img)
+		}
+		if err == nil {
+			break
+		}
+		if ep.mirror != "" {
+			s.log.Info("registry mirror passed over", "mirror", ep.mirror, "ref", named.String(), "err", err)
+			continue
+		}
 		return nil, registryError("pull", named, err)
 	}
 	chains := chainIDs(rec.Layers)

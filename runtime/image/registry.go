@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/moby/moby/api/types/registry"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
 )
@@ -53,7 +54,8 @@ func authenticator(ac *registry.AuthConfig) authn.Authenticator {
 }
 
 // plainHTTP reports whether registry host (host[:port]) may be reached
-// without TLS: loopback addresses, localhost, and --insecure-registry hosts.
+// without TLS: loopback addresses, localhost, --insecure-registry hosts and
+// mirrors given as http:// URLs.
 func (s *Store) plainHTTP(host string) bool {
 	for _, h := range s.opts.InsecureRegistries {
 		h = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(h, "http://"), "https://"), "/")
@@ -61,6 +63,11 @@ func (s *Store) plainHTTP(host string) bool {
 			return true
 		}
 		if hn, _, err := net.SplitHostPort(host); err == nil && h == hn {
+			return true
+		}
+	}
+	for _, m := range s.opts.Mirrors {
+		if u, err := url.Parse(m); err == nil && u.Scheme == "http" && u.Host == host {
 			return true
 		}
 	}
@@ -79,15 +86,62 @@ func (s *Store) plainHTTP(host string) bool {
 // remoteRef turns a normalized reference into go-containerregistry's, marked
 // insecure when plain HTTP is allowed for its registry.
 func (s *Store) remoteRef(named reference.Named) (name.Reference, error) {
+	host := reference.Domain(named)
+	if host == "docker.io" && s.opts.DockerHub != "" {
+		host = s.opts.DockerHub
+	}
+	return s.refAt(host, named)
+}
+
+// refAt is named's repository and tag or digest on registry host.
+func (s *Store) refAt(host string, named reference.Named) (name.Reference, error) {
+	str := host + "/" + reference.Path(named)
+	if t, ok := named.(reference.Tagged); ok {
+		str += ":" + t.Tag()
+	}
+	if d, ok := named.(reference.Digested); ok {
+		str += "@" + d.Digest().String()
+	}
 	var opts []name.Option
-	if s.plainHTTP(reference.Domain(named)) {
+	if s.plainHTTP(host) {
 		opts = append(opts, name.Insecure)
 	}
-	r, err := name.ParseReference(named.String(), opts...)
+	r, err := name.ParseReference(str, opts...)
 	if err != nil {
 		return nil, errdefs.InvalidArgument("invalid reference %s: %v", named, err)
 	}
 	return r, nil
+}
+
+// endpoint is one place an image can be fetched from.
+type endpoint struct {
+	ref    name.Reference
+	mirror string // the mirror's URL; "" for the image's own registry
+}
+
+// pullEndpoints are where named is fetched from, in order: for Docker
+// Hub's images each registry mirror, then Docker Hub itself (dockerd's
+// order); for other registries the registry alone.
+func (s *Store) pullEndpoints(named reference.Named) ([]endpoint, error) {
+	var eps []endpoint
+	if reference.Domain(named) == "docker.io" {
+		for _, m := range s.opts.Mirrors {
+			u, err := url.Parse(m)
+			if err != nil || u.Host == "" {
+				return nil, errdefs.InvalidArgument("registry mirror %q is not an http(s) URL", m)
+			}
+			r, err := s.refAt(u.Host, named)
+			if err != nil {
+				return nil, err
+			}
+			eps = append(eps, endpoint{ref: r, mirror: m})
+		}
+	}
+	r, err := s.remoteRef(named)
+	if err != nil {
+		return nil, err
+	}
+	return append(eps, endpoint{ref: r}), nil
 }
 
 // remoteOptions are the options of every registry call: credentials, the
@@ -98,9 +152,23 @@ func (s *Store) remoteOptions(ctx context.Context, ac *registry.AuthConfig) []re
 		remote.WithTransport(s.transport()), remote.WithUserAgent("berth")}
 }
 
+// transport is the registries' HTTP transport: the engine's proxy (never
+// the process's environment: the settings say), plain HTTP only where
+// allowed.
 func (s *Store) transport() http.RoundTripper {
 	base := remote.DefaultTransport.(*http.Transport).Clone()
+	base.Proxy = ProxyFunc(s.opts.Proxy)
 	return httpGuard{s: s, next: base}
+}
+
+// ProxyFunc is http.Transport's Proxy for cfg: nil without a proxy. As
+// everywhere in Go (and dockerd), loopback destinations are never proxied.
+func ProxyFunc(cfg httpproxy.Config) func(*http.Request) (*url.URL, error) {
+	if cfg.HTTPProxy == "" && cfg.HTTPSProxy == "" {
+		return nil
+	}
+	f := cfg.ProxyFunc()
+	return func(r *http.Request) (*url.URL, error) { return f(r.URL) }
 }
 
 type httpGuard struct {
@@ -179,6 +247,9 @@ func (s *Store) Login(ctx context.Context, ac registry.AuthConfig) (string, erro
 	host := ac.ServerAddress
 	if host == "" || strings.Contains(host, "index.docker.io") || host == "docker.io" {
 		host = name.DefaultRegistry
+		if s.opts.DockerHub != "" {
+			host = s.opts.DockerHub
+		}
 	}
 	host = strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://")
 	host, _, _ = strings.Cut(host, "/")
