@@ -117,9 +117,9 @@ func run() error {
 		// The engine gives its proxy in the environment (HTTP_PROXY …),
 		// where BuildKit's clients read it; builds get it as build args.
 		ProxyBuildArgs: buildkit.ProxyBuildArgs(os.Getenv("HTTP_PROXY"), os.Getenv("HTTPS_PROXY"), os.Getenv("NO_PROXY")),
-		HostGatewayIP:      *hostGateway,
-		MaxUsedSpace:       *maxUsed,
-		Log:                log,
+		HostGatewayIP:  *hostGateway,
+		MaxUsedSpace:   *maxUsed,
+		Log:            log,
 	})
 	if err != nil {
 		return err
