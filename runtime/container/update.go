@@ -27,38 +27,45 @@ func (m *Manager) Update(ctx context.Context, ref string, uc ctr.UpdateConfig) (
 	}
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
+	if err := m.update(c, ref, uc); err != nil {
+		return nil, err
+	}
+	m.event(c, events.ActionUpdate, nil)
+	return []string{}, nil
+}
+
+func (m *Manager) update(c *Container, ref string, uc ctr.UpdateConfig) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gone {
-		return nil, errdefs.NotFound("No such container: %s", ref)
+		return errdefs.NotFound("No such container: %s", ref)
 	}
 	hc := *c.rec.HostConfig
 	mergeResources(&hc.Resources, uc.Resources)
 	if uc.RestartPolicy.Name != "" {
 		if hc.AutoRemove && !uc.RestartPolicy.IsNone() {
-			return nil, errdefs.InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container")
+			return errdefs.InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container")
 		}
 		hc.RestartPolicy = uc.RestartPolicy
 	}
 	if err := validateHostConfig(&hc); err != nil {
-		return nil, err
+		return err
 	}
 	if c.run != nil {
 		if err := c.run.setResources(&hc); err != nil {
-			return nil, fmt.Errorf("Cannot update container %s: %w", c.rec.ID, err)
+			return fmt.Errorf("Cannot update container %s: %w", c.rec.ID, err)
 		}
 	}
 	old := c.rec.HostConfig
 	c.rec.HostConfig = &hc
 	if err := c.saveLocked(); err != nil {
 		c.rec.HostConfig = old
-		return nil, err
+		return err
 	}
 	if uc.RestartPolicy.Name != "" && c.restart != nil {
 		c.restart.setPolicy(hc.RestartPolicy)
 	}
-	m.event(c, events.ActionUpdate, nil)
-	return []string{}, nil
+	return nil
 }
 
 // updatable are the Resources fields docker update may set here: the ones

@@ -38,8 +38,8 @@ type Change struct {
 
 // Changes lists what key's writable layer changes in the layers below, in
 // path order: a whiteout is a deletion, a path that exists below is a
-// modification (a directory only if its metadata changed, or something
-// below it was added or deleted), anything else an addition.
+// modification (a directory only if its metadata changed or something
+// below it did), anything else an addition.
 func (s *Store) Changes(key string) ([]Change, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
@@ -107,10 +107,10 @@ func (s *Store) Changes(key string) ([]Change, error) {
 			c.Kind = Modified
 		}
 		add(c)
-		if c.Kind != Modified {
-			if parent := path.Dir(rel); parent != "/" {
-				add(Change{Path: parent, Kind: Modified})
-			}
+		// Every directory above a change is changed too, as dockerd
+		// reports it (overlay copied it up).
+		for d := path.Dir(rel); d != "/"; d = path.Dir(d) {
+			add(Change{Path: d, Kind: Modified})
 		}
 		return nil
 	})
