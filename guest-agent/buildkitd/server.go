@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerd/containerd/v2/defaults"
 	controlapi "github.com/moby/buildkit/api/services/control"
+	gatewayapi "github.com/moby/buildkit/frontend/gateway/pb"
 	"github.com/moby/buildkit/util/grpcerrors"
 	_ "github.com/moby/buildkit/util/grpcutil/encoding/proto" // BuildKit's protobuf codec, as buildkitd registers it
 	"golang.org/x/net/http2"
@@ -175,12 +176,22 @@ func collectAfterSolve(b *buildkit.Builder, log *slog.Logger) grpc.UnaryServerIn
 	}
 }
 
-// proxyArgs gives buildx's solves the engine's proxy as the predefined
-// build args, where the client did not set them.
+// proxyArgs gives the solves of clients that reach the control API
+// (buildx) the engine's proxy as the predefined build args, where the
+// client did not set them.
 func proxyArgs(b *buildkit.Builder) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if sr, ok := req.(*controlapi.SolveRequest); ok && sr.Frontend != "" {
-			sr.FrontendAttrs = b.AddProxyArgs(sr.FrontendAttrs)
+		switch sr := req.(type) {
+		case *controlapi.SolveRequest:
+			if sr.Frontend != "" {
+				sr.FrontendAttrs = b.AddProxyArgs(sr.FrontendAttrs)
+			}
+		case *gatewayapi.SolveRequest:
+			// buildx runs the Dockerfile frontend through the gateway
+			// (its client-side build): the frontend's options are here.
+			if sr.Frontend != "" {
+				sr.FrontendOpt = b.AddProxyArgs(sr.FrontendOpt)
+			}
 		}
 		return handler(ctx, req)
 	}

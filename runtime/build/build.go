@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -43,6 +44,9 @@ type Config struct {
 	Snapshots  *snapshot.Store
 	Containers *container.Manager
 	Log        *slog.Logger
+	// ProxyArgs are the engine's proxy as predefined build args
+	// (HTTP_PROXY …), given to builds that do not set them.
+	ProxyArgs map[string]string
 }
 
 // Builder runs builds. It is safe for concurrent use.
@@ -160,6 +164,18 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options)
 	}
 	if err := checkPlatform(opts.Platform); err != nil {
 		return "", err
+	}
+	if len(b.cfg.ProxyArgs) > 0 {
+		args := maps.Clone(opts.BuildArgs)
+		if args == nil {
+			args = map[string]*string{}
+		}
+		for k, v := range b.cfg.ProxyArgs {
+			if _, ok := args[k]; !ok {
+				args[k] = &v
+			}
+		}
+		opts.BuildArgs = args
 	}
 	for _, t := range opts.Tags {
 		if _, err := image.ParseRef(t); err != nil {

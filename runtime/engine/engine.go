@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/net/http/httpproxy"
@@ -148,7 +149,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	// A volume a container mounts cannot be removed.
 	volumes.SetInUse(containers.VolumeUsers)
 	lap("containers")
-	builds, err := build.New(build.Config{Root: filepath.Join(cfg.Root, "build"), Images: images, Snapshots: snaps, Containers: containers})
+	builds, err := build.New(build.Config{Root: filepath.Join(cfg.Root, "build"), Images: images, Snapshots: snaps, Containers: containers,
+		ProxyArgs: proxyArgs(cfg.Proxy)})
 	if err != nil {
 		networks.Close()
 		return nil, fmt.Errorf("engine: builder: %w", err)
@@ -170,4 +172,16 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	e.lock.Close() // the root is free for the next engine
 	return err
+}
+
+// proxyArgs are the predefined proxy build args for proxy, in both cases
+// as Docker sets them.
+func proxyArgs(proxy httpproxy.Config) map[string]string {
+	args := map[string]string{}
+	for k, v := range map[string]string{"HTTP_PROXY": proxy.HTTPProxy, "HTTPS_PROXY": proxy.HTTPSProxy, "NO_PROXY": proxy.NoProxy} {
+		if v != "" {
+			args[k], args[strings.ToLower(k)] = v, v
+		}
+	}
+	return args
 }
