@@ -37,6 +37,13 @@ type Settings struct {
 	// engine's --log-opt max-size and max-file; a container's own
 	// --log-opt wins).
 	ContainerLogMiB int `json:"containerLogMiB"`
+	// HTTPProxy, HTTPSProxy and NoProxy are the engine's proxy: for pulls,
+	// pushes, logins and builds (which also get them as the predefined
+	// proxy build args). Defaults: the host's environment, as Docker
+	// Desktop takes them.
+	HTTPProxy  string `json:"httpProxy"`
+	HTTPSProxy string `json:"httpsProxy"`
+	NoProxy    string `json:"noProxy"` // comma-separated hosts, domains, CIDRs
 }
 
 // Bounds of ContainerLogMiB.
@@ -61,7 +68,45 @@ func Defaults() Settings {
 	if home != "" {
 		shares = []string{home}
 	}
-	return Settings{CPUs: cpus, MemoryMiB: 2048, DiskGiB: 64, SharedFolders: shares, ContainerLogMiB: DefaultContainerLogMiB}
+	return Settings{CPUs: cpus, MemoryMiB: 2048, DiskGiB: 64, SharedFolders: shares, ContainerLogMiB: DefaultContainerLogMiB,
+		HTTPProxy: envProxy("HTTP_PROXY"), HTTPSProxy: envProxy("HTTPS_PROXY"), NoProxy: envProxy("NO_PROXY")}
+}
+
+// envProxy reads a proxy variable of the host as Go's tools do: upper
+// case, else lower case.
+func envProxy(name string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return os.Getenv(strings.ToLower(name))
+}
+
+// checkProxy accepts an http(s) proxy URL with a host and no credentials:
+// the engine's flags travel on the VM's kernel command line, which
+// containers can read, so a password must not go there.
+func checkProxy(p string) error {
+	u, err := url.Parse(p)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want http(s)://host[:port]")
+	}
+	if u.User != nil {
+		return errors.New("proxies that need a user name and password are not supported yet")
+	}
+	if strings.ContainsAny(p, ", \t\"") || (u.Path != "" && u.Path != "/") {
+		return errors.New("want http(s)://host[:port], without a path, commas or spaces")
+	}
+	return nil
+}
+
+// NoProxyList splits NoProxy into its entries.
+func (s Settings) NoProxyList() []string {
+	var out []string
+	for _, e := range strings.Split(s.NoProxy, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Limits bound what Validate accepts; Host() reads them from this machine.
@@ -129,6 +174,19 @@ func (s Settings) Validate(lim Limits) error {
 		u, err := url.Parse(m)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("registryMirrors", "%q is not an http(s) URL", m)
+		}
+	}
+	for field, p := range map[string]string{"httpProxy": s.HTTPProxy, "httpsProxy": s.HTTPSProxy} {
+		if p == "" {
+			continue
+		}
+		if err := checkProxy(p); err != nil {
+			add(field, "%q: %v", p, err)
+		}
+	}
+	for _, e := range s.NoProxyList() {
+		if strings.ContainsAny(e, " \t\"") {
+			add("noProxy", "%q: want a host, a domain (.example.com), an IP or a CIDR", e)
 		}
 	}
 	if len(errs) > 0 {

@@ -72,3 +72,34 @@ func TestLoadSaveRoundTrip(t *testing.T) {
 		t.Fatalf("corrupt file: %v", err)
 	}
 }
+
+func TestProxySettings(t *testing.T) {
+	t.Setenv("HTTP_PROXY", "")
+	t.Setenv("http_proxy", "http://proxy.corp:3128")
+	t.Setenv("HTTPS_PROXY", "http://proxy.corp:3129")
+	t.Setenv("NO_PROXY", "localhost, .corp ,10.0.0.0/8")
+	d := Defaults()
+	if d.HTTPProxy != "http://proxy.corp:3128" || d.HTTPSProxy != "http://proxy.corp:3129" {
+		t.Fatalf("defaults from the environment: %+v", d)
+	}
+	if got := strings.Join(d.NoProxyList(), "|"); got != "localhost|.corp|10.0.0.0/8" {
+		t.Fatalf("no-proxy list: %q", got)
+	}
+	lim := Limits{MaxCPUs: 64, MaxMemoryMiB: 1 << 20}
+	if err := d.Validate(lim); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"proxy.corp:3128", "ftp://proxy", "http://user:pw@proxy.corp:3128", "http://p,q:1"} {
+		s := d
+		s.HTTPSProxy = bad
+		var ve ValidationError
+		if err := s.Validate(lim); !errors.As(err, &ve) || ve[0].Field != "httpsProxy" {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	s := d
+	s.NoProxy = "good, bad host"
+	if err := s.Validate(lim); err == nil || !strings.Contains(err.Error(), "noProxy") {
+		t.Errorf("no-proxy with a space: %v", err)
+	}
+}

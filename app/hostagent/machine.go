@@ -341,6 +341,15 @@ func (a *Agent) machine(s config.Settings) (*driver.Machine, error) {
 	for _, r := range s.InsecureRegistries {
 		m.EngineArgs = append(m.EngineArgs, "--insecure-registry="+r)
 	}
+	for _, mirror := range s.RegistryMirrors {
+		m.EngineArgs = append(m.EngineArgs, "--registry-mirror="+mirror)
+	}
+	// Always given: the engine takes no proxy from its own environment
+	// that the settings do not name (natively it inherits hostd's).
+	m.EngineArgs = append(m.EngineArgs, "--http-proxy="+s.HTTPProxy, "--https-proxy="+s.HTTPSProxy)
+	for _, e := range s.NoProxyList() {
+		m.EngineArgs = append(m.EngineArgs, "--no-proxy="+e) // one each: commas cannot pass the kernel command line
+	}
 	if s.ContainerLogMiB > 0 {
 		// Logs live on the VM's disk: bounded by default, as the user set.
 		m.EngineArgs = append(m.EngineArgs, "--log-opt=max-size="+strconv.Itoa(s.ContainerLogMiB)+"m", "--log-opt=max-file=2")

@@ -33,5 +33,11 @@ export function checkSettings(s: config.Settings, lim: config.Limits): config.Fi
   for (const f of s.sharedFolders || []) if (!f.startsWith('/')) add('sharedFolders', `"${f}" is not an absolute path`);
   for (const r of s.insecureRegistries || []) if (r.includes('://')) add('insecureRegistries', `"${r}": want host[:port] or a CIDR, without a scheme`);
   for (const m of s.registryMirrors || []) if (!/^https?:\/\/[^/]+/.test(m)) add('registryMirrors', `"${m}" is not an http(s) URL`);
+  for (const f of ['httpProxy', 'httpsProxy'] as const) {
+    const p = s[f];
+    if (!p) continue;
+    if (!/^https?:\/\/[^/\s,]+\/?$/.test(p)) add(f, `"${p}": want http(s)://host[:port]`);
+    else if (/^https?:\/\/[^/]*@/.test(p)) add(f, `"${p}": proxies that need a user name and password are not supported yet`);
+  }
   return errs;
 }

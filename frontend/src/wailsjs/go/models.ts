@@ -40,6 +40,9 @@ export namespace config {
 	    insecureRegistries: string[];
 	    registryMirrors: string[];
 	    containerLogMiB: number;
+	    httpProxy: string;
+	    httpsProxy: string;
+	    noProxy: string;
 	
 	    static createFrom(source: any = {}) {
 	        return new Settings(source);
@@ -56,6 +59,9 @@ export namespace config {
 	        this.insecureRegistries = source["insecureRegistries"];
 	        this.registryMirrors = source["registryMirrors"];
 	        this.containerLogMiB = source["containerLogMiB"];
+	        this.httpProxy = source["httpProxy"];
+	        this.httpsProxy = source["httpsProxy"];
+	        this.noProxy = source["noProxy"];
 	    }
 	}
 
