@@ -1,8 +1,12 @@
 // Package deb builds Berth's Debian package with nfpm (as a library): the
 // CLI (which is also the host agent), the desktop window, the guest image,
-// a desktop entry and the icon. No maintainer scripts: everything per user
-// (the docker context, start at login) is set up by Berth at first run,
-// so installing and purging touch only the package's own files.
+// a desktop entry, the icon, the CLI's shell completions, and the docker
+// CLI with its buildx and compose plugins. Everything per user (the docker
+// context, start at login) is set up by Berth at first run. The only
+// maintainer scripts register the docker CLI and plugins as alternatives
+// (/usr/bin/docker, /usr/libexec/docker/cli-plugins/…), which never
+// replace a file another package put there: a docker CLI the user has
+// stays theirs.
 package deb
 
 import (
@@ -25,6 +29,9 @@ type Options struct {
 	Bin     string // dir with berth and berth-desktop (Linux, this Arch)
 	Guest   string // dir with vmlinuz and initrd.img (make guest) for Arch
 	Icon    string // 256×256 PNG
+	// Docker is a directory with the docker CLI and cli-plugins/ for
+	// Arch (installer/dockercli.BuildAll).
+	Docker string
 	Out     string // directory for the .deb
 	// MTime dates every file (reproducible builds); default the Unix epoch.
 	MTime time.Time
@@ -88,6 +95,9 @@ func Build(o Options) (string, error) {
 		{filepath.Join(o.Guest, "vmlinuz"), "/usr/share/berth/guest/" + o.Arch + "/vmlinuz", 0o644},
 		{filepath.Join(o.Guest, "initrd.img"), "/usr/share/berth/guest/" + o.Arch + "/initrd.img", 0o644},
 		{o.Icon, "/usr/share/icons/hicolor/256x256/apps/berth.png", 0o644},
+		{filepath.Join(o.Docker, "docker"), DockerDir + "/docker", 0o755},
+		{filepath.Join(o.Docker, "cli-plugins", "docker-buildx"), DockerDir + "/cli-plugins/docker-buildx", 0o755},
+		{filepath.Join(o.Docker, "cli-plugins", "docker-compose"), DockerDir + "/cli-plugins/docker-compose", 0o755},
 	}
 	tmp, err := os.MkdirTemp("", "berth-deb-")
 	if err != nil {
@@ -98,7 +108,16 @@ func Build(o Options) (string, error) {
 		"/usr/share/applications/berth.desktop": DesktopEntry,
 		"/usr/share/doc/berth/copyright": "Berth\n\nSee https://berth.dev for the source and its licence.\n" +
 			"The guest image carries Debian's linux-image-cloud, e2fsprogs, libc6 and busybox-static; their\n" +
-			"copyright files are in the Debian packages named in /usr/share/berth/guest/*/manifest.json.\n",
+			"copyright files are in the Debian packages named in /usr/share/berth/guest/*/manifest.json.\n" +
+			"The docker CLI, docker-buildx and docker-compose in " + DockerDir + " are built from their\n" +
+			"sources (github.com/docker/cli, github.com/docker/buildx, github.com/docker/compose; Apache-2.0).\n",
+	}
+	for dst, shell := range completionFiles {
+		var b strings.Builder
+		if err := Completion(shell, &b); err != nil {
+			return "", err
+		}
+		generated[dst] = b.String()
 	}
 	// Optional: the manifest, and (x86) the uncompressed kernel QEMU boots
 	// faster (hostd prefers it when it is there).
@@ -108,7 +127,7 @@ func Build(o Options) (string, error) {
 		}
 	}
 	for dst, body := range generated {
-		src := filepath.Join(tmp, filepath.Base(dst))
+		src := filepath.Join(tmp, strings.ReplaceAll(strings.TrimPrefix(dst, "/"), "/", "_"))
 		if err := os.WriteFile(src, []byte(body), 0o644); err != nil {
 			return "", err
 		}
@@ -126,6 +145,18 @@ func Build(o Options) (string, error) {
 		contents = append(contents, &files.Content{Source: f.src, Destination: f.dst,
 			FileInfo: &files.ContentFileInfo{Mode: f.mode, Owner: "root", Group: "root", MTime: mtime}})
 	}
+	// The plugins' alternatives live in Docker's own plugin directory,
+	// which may not exist yet.
+	contents = append(contents, &files.Content{Destination: "/usr/libexec/docker/cli-plugins", Type: files.TypeDir,
+		FileInfo: &files.ContentFileInfo{Mode: 0o755, Owner: "root", Group: "root", MTime: mtime}})
+	scripts := map[string]string{"postinst": PostInst, "prerm": PreRm}
+	for name, body := range scripts {
+		p := filepath.Join(tmp, name)
+		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+			return "", err
+		}
+		scripts[name] = p
+	}
 	info := nfpm.WithDefaults(&nfpm.Info{
 		Name:          "berth",
 		Arch:          o.Arch,
@@ -140,12 +171,13 @@ func Build(o Options) (string, error) {
 		Description: "Linux containers in a small VM, for the docker CLI\n" +
 			"Berth runs a small Linux VM whose engine serves the Docker Engine API, so\n" +
 			"the docker CLI, Compose and Testcontainers work against it. It brings the\n" +
-			"berth CLI, a desktop window with a tray menu, and the VM's guest image.",
+			"berth CLI, a desktop window with a tray menu, the VM's guest image, and the\n" +
+			"docker CLI with the buildx and compose plugins (where none is installed).",
 		MTime: mtime,
 		Overridables: nfpm.Overridables{
 			Depends:  Depends(o.Arch),
-			Suggests: []string{"docker-ce-cli | docker.io"},
 			Contents: contents,
+			Scripts:  nfpm.Scripts{PostInstall: scripts["postinst"], PreRemove: scripts["prerm"]},
 		},
 	})
 	if err := nfpm.PrepareForPackager(info, "deb"); err != nil {

@@ -82,6 +82,13 @@ Section "Berth" SecCore
   File "${SRC}\share\berth\guest\amd64\wsl-rootfs.tar.gz"
   File "${SRC}\share\berth\guest\amd64\manifest.json"
   File /nonfatal "${SRC}\share\berth\guest\amd64\vmlinux"
+  ; The docker CLI and its buildx and compose plugins; `berth setup --docker`
+  ; puts them to use only where the user has none.
+  SetOutPath "$INSTDIR\docker"
+  File "${SRC}\docker\docker.exe"
+  SetOutPath "$INSTDIR\docker\cli-plugins"
+  File "${SRC}\docker\cli-plugins\docker-buildx.exe"
+  File "${SRC}\docker\cli-plugins\docker-compose.exe"
 
   SetOutPath "$INSTDIR"
   WriteUninstaller "$INSTDIR\uninstall.exe"
@@ -112,6 +119,13 @@ Section "Add berth to PATH" SecPath
   ${EndIf}
 SectionEnd
 
+Section "docker, docker buildx and docker compose" SecDocker
+  ExecWait '"$INSTDIR\bin\berth.exe" setup --docker' $0
+  ${If} $0 != 0
+    DetailPrint "berth setup --docker failed ($0)"
+  ${EndIf}
+SectionEnd
+
 Section "Start Berth when I sign in" SecLogin
   ExecWait '"$INSTDIR\bin\berth.exe" setup --start-at-login on' $0
 SectionEnd
@@ -119,6 +133,7 @@ SectionEnd
 !insertmacro MUI_FUNCTION_DESCRIPTION_BEGIN
   !insertmacro MUI_DESCRIPTION_TEXT ${SecCore} "Berth: the desktop app, the berth CLI and the Linux guest (WSL 2 distro or QEMU)."
   !insertmacro MUI_DESCRIPTION_TEXT ${SecPath} "Run berth from any new terminal."
+  !insertmacro MUI_DESCRIPTION_TEXT ${SecDocker} "The docker CLI with buildx and compose, where you have none (yours are left as they are)."
   !insertmacro MUI_DESCRIPTION_TEXT ${SecLogin} "Start Berth in the notification area when you sign in."
 !insertmacro MUI_FUNCTION_DESCRIPTION_END
 
@@ -134,6 +149,11 @@ Section "Uninstall"
   Delete "$INSTDIR\bin\berth.exe"
   Delete "$INSTDIR\bin\berth-desktop.exe"
   RMDir "$INSTDIR\bin"
+  Delete "$INSTDIR\docker\cli-plugins\docker-buildx.exe"
+  Delete "$INSTDIR\docker\cli-plugins\docker-compose.exe"
+  RMDir "$INSTDIR\docker\cli-plugins"
+  Delete "$INSTDIR\docker\docker.exe"
+  RMDir "$INSTDIR\docker"
   Delete "$INSTDIR\share\berth\guest\amd64\vmlinuz"
   Delete "$INSTDIR\share\berth\guest\amd64\initrd.img"
   Delete "$INSTDIR\share\berth\guest\amd64\wsl-rootfs.tar.gz"

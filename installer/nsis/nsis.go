@@ -22,7 +22,10 @@ type Options struct {
 	Bin     string // dir with berth.exe and berth-desktop.exe (make cross)
 	Guest   string // dir with vmlinuz, initrd.img, wsl-rootfs.tar.gz, manifest.json (make guest, amd64)
 	Icon    string // .ico for the installer (optional)
-	Out     string // directory for the installer
+	// Docker holds docker.exe and cli-plugins/ for windows/amd64
+	// (installer/dockercli.BuildAll).
+	Docker string
+	Out    string // directory for the installer
 	// Compressor is NSIS's: "lzma" (default, smallest), "zlib" (fastest:
 	// tests).
 	Compressor string
@@ -53,12 +56,15 @@ func Build(o Options) (string, error) {
 	}
 	defer os.RemoveAll(stage)
 	copies := map[string]string{
-		filepath.Join(o.Bin, "berth.exe"):           "bin/berth.exe",
-		filepath.Join(o.Bin, "berth-desktop.exe"):   "bin/berth-desktop.exe",
-		filepath.Join(o.Guest, "vmlinuz"):           "share/berth/guest/amd64/vmlinuz",
-		filepath.Join(o.Guest, "initrd.img"):        "share/berth/guest/amd64/initrd.img",
-		filepath.Join(o.Guest, "wsl-rootfs.tar.gz"): "share/berth/guest/amd64/wsl-rootfs.tar.gz",
-		filepath.Join(o.Guest, "manifest.json"):     "share/berth/guest/amd64/manifest.json",
+		filepath.Join(o.Bin, "berth.exe"):                            "bin/berth.exe",
+		filepath.Join(o.Bin, "berth-desktop.exe"):                    "bin/berth-desktop.exe",
+		filepath.Join(o.Guest, "vmlinuz"):                            "share/berth/guest/amd64/vmlinuz",
+		filepath.Join(o.Guest, "initrd.img"):                         "share/berth/guest/amd64/initrd.img",
+		filepath.Join(o.Guest, "wsl-rootfs.tar.gz"):                  "share/berth/guest/amd64/wsl-rootfs.tar.gz",
+		filepath.Join(o.Guest, "manifest.json"):                      "share/berth/guest/amd64/manifest.json",
+		filepath.Join(o.Docker, "docker.exe"):                        "docker/docker.exe",
+		filepath.Join(o.Docker, "cli-plugins", "docker-buildx.exe"):  "docker/cli-plugins/docker-buildx.exe",
+		filepath.Join(o.Docker, "cli-plugins", "docker-compose.exe"): "docker/cli-plugins/docker-compose.exe",
 	}
 	// The uncompressed x86 kernel QEMU boots faster, when make guest made it.
 	if v := filepath.Join(o.Guest, "vmlinux"); exists(v) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tc-hib/winres"
 
+	"github.com/berth-dev/berth/installer/dockercli"
 	"github.com/berth-dev/berth/internal/testkit"
 )
 
@@ -39,7 +40,11 @@ func TestInstaller(t *testing.T) {
 			t.Skipf("needs %s (make cross guest)", f)
 		}
 	}
-	o := Options{Version: "v1.2.3-4-gabc1234", Bin: bin, Guest: guest, Out: t.TempDir(), Compressor: "zlib"}
+	tools := t.TempDir()
+	if err := dockercli.BuildAll(dockercli.DefaultCache(), "windows", "amd64", tools, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Version: "v1.2.3-4-gabc1234", Bin: bin, Guest: guest, Docker: tools, Out: t.TempDir(), Compressor: "zlib"}
 	if ico := filepath.Join(bin, "berth.ico"); fileExists(ico) {
 		o.Icon = ico // make cross made it: the installer shows Berth's icon
 	}

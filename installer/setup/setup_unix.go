@@ -47,3 +47,28 @@ func cliOnPath(exe string, links []string, remove bool) (string, error) {
 	}
 	return "", fmt.Errorf("put berth on PATH: %v", errs)
 }
+
+// dockerOnPath links the shipped docker CLI where berth's own link would
+// go (/usr/local/bin, else ~/.local/bin), never over a file that is not a
+// link; remove takes away such links to exe.
+func dockerOnPath(exe string, remove bool) error {
+	home, _ := os.UserHomeDir()
+	links := []string{"/usr/local/bin/docker", filepath.Join(home, ".local", "bin", "docker")}
+	if remove {
+		for _, l := range links {
+			if err := unlinkCLI(exe, l); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var errs []error
+	for _, l := range links {
+		if err := linkCLI(exe, l); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		return nil
+	}
+	return fmt.Errorf("put docker on PATH: %v", errs)
+}

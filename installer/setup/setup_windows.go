@@ -82,3 +82,10 @@ func broadcastEnvironment() {
 	var result uintptr
 	send.Call(hwndBroadcast, wmSettingChange, 0, uintptr(unsafe.Pointer(env)), smtoAbortIfHung, 5000, uintptr(unsafe.Pointer(&result)))
 }
+
+// dockerOnPath adds (or removes) the shipped docker CLI's folder to the
+// user's PATH.
+func dockerOnPath(exe string, remove bool) error {
+	_, err := CLIOnPath(exe, remove)
+	return err
+}
