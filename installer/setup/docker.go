@@ -37,8 +37,8 @@ func exeName(n string) string {
 }
 
 // pluginDirs are the directories the docker CLI looks for plugins in, the
-// user's first (cli-plugins/manager's order).
-func pluginDirs() []string {
+// user's first (cli-plugins/manager's order). A variable for tests.
+var pluginDirs = func() []string {
 	dirs := []string{filepath.Join(hostagent.DockerConfigDir(), "cli-plugins")}
 	if runtime.GOOS == "windows" {
 		return append(dirs, filepath.Join(os.Getenv("ProgramData"), "Docker", "cli-plugins"),

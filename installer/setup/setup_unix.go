@@ -52,8 +52,7 @@ func cliOnPath(exe string, links []string, remove bool) (string, error) {
 // go (/usr/local/bin, else ~/.local/bin), never over a file that is not a
 // link; remove takes away such links to exe.
 func dockerOnPath(exe string, remove bool) error {
-	home, _ := os.UserHomeDir()
-	links := []string{"/usr/local/bin/docker", filepath.Join(home, ".local", "bin", "docker")}
+	links := dockerLinks()
 	if remove {
 		for _, l := range links {
 			if err := unlinkCLI(exe, l); err != nil {
@@ -71,4 +70,11 @@ func dockerOnPath(exe string, remove bool) error {
 		return nil
 	}
 	return fmt.Errorf("put docker on PATH: %v", errs)
+}
+
+// dockerLinks are where docker's link may go, in order. A variable for
+// tests.
+var dockerLinks = func() []string {
+	home, _ := os.UserHomeDir()
+	return []string{"/usr/local/bin/docker", filepath.Join(home, ".local", "bin", "docker")}
 }
