@@ -87,6 +87,7 @@ func TestScripts(t *testing.T) {
 		`"$APP/Contents/Resources/guest/$GOARCH`, // where hostd looks in the bundle
 		"--options runtime", "codesign --verify --deep --strict",
 		"-o \"$APP/Contents/MacOS/berth-desktop\"", "-o \"$APP/Contents/MacOS/berth\"",
+		`-out "$APP/Contents/Resources/docker"`, // where berth setup --docker looks in the bundle
 	} {
 		if !strings.Contains(string(app), want) {
 			t.Errorf("make-app.sh lacks %q", want)

@@ -43,6 +43,11 @@ cp "$GUEST_DIR"/vmlinuz "$GUEST_DIR"/initrd.img "$APP/Contents/Resources/guest/$
 [ -f "$GUEST_DIR/Image" ] && cp "$GUEST_DIR/Image" "$APP/Contents/Resources/guest/$GOARCH/"
 [ -f "$GUEST_DIR/manifest.json" ] && cp "$GUEST_DIR/manifest.json" "$APP/Contents/Resources/guest/$GOARCH/"
 
+# The docker CLI with buildx and compose (pinned: installer/dockercli);
+# `berth setup --docker` (the app's first run) puts them to use where the
+# user has none.
+CGO_ENABLED=0 go run ./installer/dockercli/build -goos darwin -goarch "$GOARCH" -out "$APP/Contents/Resources/docker"
+
 short=$(echo "$VERSION" | sed -E 's/^v//; s/^([0-9]+(\.[0-9]+){0,2}).*/\1/; s/^[^0-9].*/0.0.0/')
 sed -e "s/{{VERSION}}/$VERSION/" -e "s/{{SHORT_VERSION}}/$short/" build/darwin/Info.plist > "$APP/Contents/Info.plist"
 plutil -lint "$APP/Contents/Info.plist"
@@ -64,6 +69,9 @@ ts=--timestamp
 for bin in berth berth-desktop; do
 	codesign --force --options runtime "$ts" --entitlements "$ENTITLEMENTS" \
 		--sign "$SIGN_IDENTITY" "$APP/Contents/MacOS/$bin"
+done
+for tool in docker cli-plugins/docker-buildx cli-plugins/docker-compose; do
+	codesign --force --options runtime "$ts" --sign "$SIGN_IDENTITY" "$APP/Contents/Resources/docker/$tool"
 done
 codesign --force --options runtime "$ts" --entitlements "$ENTITLEMENTS" --sign "$SIGN_IDENTITY" "$APP"
 codesign --verify --deep --strict --verbose=2 "$APP"
