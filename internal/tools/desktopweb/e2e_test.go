@@ -94,7 +94,7 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatalf("volumes after the page made two and deleted one:\n%s", vols)
 	}
 	saved, err := config.Load(paths)
-	if err != nil || saved.CPUs != 1 || len(saved.RegistryMirrors) != 1 {
+	if err != nil || saved.CPUs != 1 || len(saved.RegistryMirrors) != 1 || saved.HTTPProxy != "http://proxy.example:3128" || saved.NoProxy != "localhost,.example" {
 		t.Fatalf("settings not saved: %+v %v", saved, err)
 	}
 

@@ -16,6 +16,8 @@ export function OpenPort(arg1:string,arg2:number):Promise<void>;
 
 export function Pause(arg1:string):Promise<void>;
 
+export function Project(arg1:string,arg2:string):Promise<Array<desktop.ActionResult>>;
+
 export function Remove(arg1:string,arg2:boolean):Promise<void>;
 
 export function Restart(arg1:string):Promise<void>;

@@ -30,6 +30,10 @@ export function Pause(arg1) {
   return window['go']['desktop']['Containers']['Pause'](arg1);
 }
 
+export function Project(arg1, arg2) {
+  return window['go']['desktop']['Containers']['Project'](arg1, arg2);
+}
+
 export function Remove(arg1, arg2) {
   return window['go']['desktop']['Containers']['Remove'](arg1, arg2);
 }
