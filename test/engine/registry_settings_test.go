@@ -9,9 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/berth-dev/berth/internal/testkit"
 )
@@ -40,20 +43,42 @@ func deadProxy(t *testing.T) string {
 // through the engine's test hook); other registries are never mirrored.
 // BuildKit's builder uses the same mirrors.
 func TestRegistryMirrors(t *testing.T) {
-	hub := testkit.StartRegistry(t, testkit.RegistryOptions{})
+	// Docker Hub needs a login here, so the test sees credentials reach
+	// it and never the mirror (whose requests a recorder watches).
+	hub := testkit.StartRegistry(t, testkit.RegistryOptions{Auth: true})
 	mirror := testkit.StartRegistry(t, testkit.RegistryOptions{})
 	other := testkit.StartRegistry(t, testkit.RegistryOptions{})
-	testkit.Push(t, hub.Addr+"/library/busybox:latest", markedImage(t, "from the hub"))
+	hubAuth := remote.WithAuth(&authn.Basic{Username: hub.User, Password: hub.Pass})
+	testkit.Push(t, hub.Addr+"/library/busybox:latest", markedImage(t, "from the hub"), hubAuth)
 	testkit.Push(t, mirror.Addr+"/library/busybox:latest", markedImage(t, "from the mirror"))
-	testkit.Push(t, hub.Addr+"/library/onlyhub:latest", markedImage(t, "hub only"))
+	testkit.Push(t, hub.Addr+"/library/onlyhub:latest", markedImage(t, "hub only"), hubAuth)
 	testkit.Push(t, mirror.Addr+"/library/buildbase:latest", markedImage(t, "build base from the mirror"))
 	testkit.Push(t, other.Addr+"/library/busybox:latest", markedImage(t, "another registry"))
+	var credsToMirror, mirrorRequests atomic.Int32
+	rec := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		mirrorRequests.Add(1)
+		if pr.In.Header.Get("Authorization") != "" {
+			credsToMirror.Add(1)
+		}
+		pr.Out.URL.Scheme, pr.Out.URL.Host = "http", mirror.Addr
+	}}
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msrv := &http.Server{Handler: rec}
+	go msrv.Serve(ml)
+	t.Cleanup(func() { msrv.Close() })
 
 	down := deadProxy(t) // a mirror that is down is passed over
 	a := testkit.StartAgent(t, testkit.AgentOptions{Args: []string{
-		"--registry-mirror", down, "--registry-mirror", "http://" + mirror.Addr, "--test-docker-hub", hub.Addr,
+		"--registry-mirror", down, "--registry-mirror", "http://" + ml.Addr().String(), "--test-docker-hub", hub.Addr,
 		"--http-proxy", deadProxy(t), "--https-proxy", deadProxy(t)}})
 	d := testkit.NewDocker(t, a.Host)
+	r := d.Run(strings.NewReader(hub.Pass), "login", "-u", hub.User, "--password-stdin")
+	if r.Code != 0 {
+		t.Fatalf("docker login (Docker Hub, standing in): %s %s", r.Stdout, r.Stderr)
+	}
 
 	d.Must("pull", "busybox")
 	if out := d.Must("run", "--rm", "busybox"); out != "from the mirror\n" {
@@ -69,8 +94,11 @@ func TestRegistryMirrors(t *testing.T) {
 	}
 	msg := d.Fail("pull", "nowhere")
 	mustContain(t, "missing everywhere", msg, "nowhere")
+	if mirrorRequests.Load() == 0 || credsToMirror.Load() != 0 {
+		t.Errorf("the mirror saw %d requests, %d with the user's credentials (want some, none)", mirrorRequests.Load(), credsToMirror.Load())
+	}
 	info := d.Must("info")
-	mustContain(t, "docker info", info, "Registry Mirrors:", down+"/", "http://"+mirror.Addr+"/")
+	mustContain(t, "docker info", info, "Registry Mirrors:", down+"/", "http://"+ml.Addr().String()+"/")
 
 	// BuildKit pulls its base image through the mirror too (nothing else
 	// has it: Docker Hub is out of reach here).
@@ -193,6 +221,12 @@ func TestProxy(t *testing.T) {
 	if fp.served("GET "+name+"/v2/busybox/manifests/") == before {
 		t.Errorf("BuildKit's pull did not go through the proxy: %v", fp.hits)
 	}
+	// The builder has the proxy in its environment, not its argv (which
+	// other users can read natively).
+	cmdline, environ := builderProc(t, a)
+	if strings.Contains(cmdline, proxy) || !strings.Contains(environ, "HTTPS_PROXY="+proxy) {
+		t.Errorf("berth-buildkitd: proxy in argv %v, in environment %v", strings.Contains(cmdline, proxy), strings.Contains(environ, "HTTPS_PROXY="+proxy))
+	}
 	want := proxy + " " + proxy + " localhost,127.0.0.1\n"
 	if out := d.Must("run", "--rm", "bkproxy"); out != want {
 		t.Errorf("BuildKit RUN sees %q, want %q", out, want)
@@ -209,4 +243,24 @@ func TestProxy(t *testing.T) {
 	if out := d.Must("run", "--rm", "ownproxy"); !strings.HasPrefix(out, "http://mine:3128 ") {
 		t.Errorf("the client's HTTP_PROXY build arg: %q", out)
 	}
+}
+
+// builderProc finds the agent's berth-buildkitd and returns its command
+// line and environment.
+func builderProc(t *testing.T, a *testkit.Agent) (cmdline, environ string) {
+	t.Helper()
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(b), "berth-buildkitd") || !strings.Contains(string(b), a.Root) {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b), strings.ReplaceAll(string(env), "\x00", "\n")
+	}
+	t.Fatal("no berth-buildkitd of this agent is running")
+	return "", ""
 }
