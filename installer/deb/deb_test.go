@@ -1,6 +1,9 @@
 package deb
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestDebianVersion(t *testing.T) {
 	for in, want := range map[string]string{
@@ -15,5 +18,23 @@ func TestDebianVersion(t *testing.T) {
 		if got := DebianVersion(in); got != want {
 			t.Errorf("DebianVersion(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestCompletionsAndScripts(t *testing.T) {
+	for shell, want := range map[string]string{"bash": "__start_berth", "zsh": "#compdef berth", "fish": "complete -c berth"} {
+		var b strings.Builder
+		if err := Completion(shell, &b); err != nil || !strings.Contains(b.String(), want) {
+			t.Errorf("%s completion: %v, lacks %q", shell, err, want)
+		}
+	}
+	for _, want := range []string{"update-alternatives --install /usr/bin/docker docker /usr/lib/berth/docker/docker 10",
+		"update-alternatives --install /usr/libexec/docker/cli-plugins/docker-compose docker-compose /usr/lib/berth/docker/cli-plugins/docker-compose 10"} {
+		if !strings.Contains(PostInst, want) {
+			t.Errorf("postinst lacks %q:\n%s", want, PostInst)
+		}
+	}
+	if !strings.Contains(PreRm, "update-alternatives --remove docker-buildx /usr/lib/berth/docker/cli-plugins/docker-buildx") {
+		t.Errorf("prerm:\n%s", PreRm)
 	}
 }

@@ -3,6 +3,7 @@ package deb
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/berth-dev/berth/app/cli"
 )
@@ -49,7 +50,8 @@ var completionFiles = map[string]string{
 
 // Completion writes `berth completion SHELL`'s script to w.
 func Completion(shell string, w io.Writer) error {
-	root := cli.NewRoot(&cli.Env{Stdout: w, Stderr: io.Discard})
+	// No environment: the scripts are the same wherever the package is made.
+	root := cli.NewRoot(&cli.Env{Stdin: strings.NewReader(""), Stdout: w, Stderr: io.Discard, Getenv: func(string) string { return "" }})
 	switch shell {
 	case "bash":
 		return root.GenBashCompletionV2(w, true)
