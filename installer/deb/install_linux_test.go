@@ -142,7 +142,7 @@ func TestInstallPurge(t *testing.T) {
 	t.Logf("install and purge: %d files before and after", len(before))
 
 	// A docker CLI the user has stays theirs; the plugins they lack come.
-	userDocker := "#!/bin/sh\necho the user's docker\n"
+	userDocker := "#!/bin/sh\necho \"the user's docker\"\n"
 	if err := os.WriteFile(filepath.Join(root, "usr/bin/docker"), []byte(userDocker), 0o755); err != nil {
 		t.Fatal(err)
 	}
