@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 )
 
 // The pinned versions. The docker CLI is v29.9.2: v29.9.3 and v29.10.0
@@ -111,7 +110,7 @@ func (t Tool) Build(cache, goos, goarch string, logf func(string, ...any)) (stri
 		return "", err
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+	if err := lockFile(lock); err != nil {
 		return "", err
 	}
 	if _, err := os.Stat(out); err == nil {
