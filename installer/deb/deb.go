@@ -32,7 +32,7 @@ type Options struct {
 	// Docker is a directory with the docker CLI and cli-plugins/ for
 	// Arch (installer/dockercli.BuildAll).
 	Docker string
-	Out     string // directory for the .deb
+	Out    string // directory for the .deb
 	// MTime dates every file (reproducible builds); default the Unix epoch.
 	MTime time.Time
 }
