@@ -100,10 +100,17 @@ func (s *Server) containerAttachWS(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	binary := !versionLess(apiVersion(r), "1.42")
+	served := false
+	defer func() {
+		if !served {
+			at.Close() // the handshake failed: nothing attached
+		}
+	}()
 	websocket.Server{
 		// Any Origin: the client is a program on the engine's socket.
 		Handshake: func(*websocket.Config, *http.Request) error { return nil },
 		Handler: func(conn *websocket.Conn) {
+			served = true
 			defer conn.Close()
 			if binary {
 				conn.PayloadType = websocket.BinaryFrame

@@ -3,6 +3,7 @@
 package image
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -56,8 +57,33 @@ func (s *Store) ImportRootFS(ctx context.Context, r io.Reader, opts ImportRootFS
 				return "", errdefs.InvalidArgument("import: %v", err)
 			}
 			defer done()
+			// Read as a tar alongside, so a stream that is none is the
+			// client's error, named, before anything is unpacked.
+			pr, pw := io.Pipe()
+			tarErr := make(chan error, 1)
+			go func() {
+				tr := tar.NewReader(pr)
+				for {
+					_, err := tr.Next()
+					if err == io.EOF {
+						tarErr <- nil
+						io.Copy(io.Discard, pr)
+						return
+					}
+					if err != nil {
+						tarErr <- err
+						pr.CloseWithError(err)
+						return
+					}
+				}
+			}()
 			h := sha256.New()
-			if _, err := io.Copy(io.MultiWriter(w, h), plain); err != nil {
+			_, err = io.Copy(io.MultiWriter(w, h, pw), plain)
+			pw.CloseWithError(err)
+			if terr := <-tarErr; terr != nil {
+				return "", errdefs.InvalidArgument("import: not a tar archive: %v", terr)
+			}
+			if err != nil {
 				return "", fmt.Errorf("import: %w", err)
 			}
 			return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	tc "github.com/testcontainers/testcontainers-go"
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
@@ -62,7 +63,7 @@ func TestTestcontainersGo(t *testing.T) {
 	if err := c.CopyToContainer(ctx, []byte("later\n"), "/tmp/later.txt", 0o644); err != nil {
 		t.Fatalf("copy to a running container: %v", err)
 	}
-	code, out, err := c.Exec(ctx, []string{"sh", "-c", "cat /tmp/later.txt; stat -c %a /data/seed.txt"})
+	code, out, err := c.Exec(ctx, []string{"sh", "-c", "cat /tmp/later.txt; stat -c %a /data/seed.txt"}, tcexec.Multiplexed())
 	if err != nil || code != 0 {
 		t.Fatalf("exec: %d %v", code, err)
 	}
