@@ -20,6 +20,8 @@ import (
 // log wait strategy, exec, a copy in and out while it runs, terminate. Its
 // reaper (Ryuk) is an image from Docker Hub, out of reach here: the test
 // turns it off as CI setups do and terminates the container itself.
+// testcontainers keeps the first DOCKER_HOST it sees for the process, so
+// this test runs once per test binary (-count=N fails after the first).
 func TestTestcontainersGo(t *testing.T) {
 	e := newImageEnv(t)
 	t.Setenv("DOCKER_HOST", e.agent.Host)
