@@ -738,7 +738,10 @@ func TestBuildKitRegistryRules(t *testing.T) {
 	if got := d.Must("run", "--rm", "private:1", "cat", "/ok"); got != "private-ok\n" {
 		t.Fatalf("run: %q", got)
 	}
-	// version=2 with the credentials in X-Registry-Config.
+	// version=2 with the credentials in X-Registry-Config, on an engine of
+	// its own: BuildKit keeps a registry's token for the scope it was
+	// given, so after the pull above a builder would pull without any.
+	a = testkit.StartAgent(t, testkit.AgentOptions{})
 	var ctxTar bytes.Buffer
 	tw := tar.NewWriter(&ctxTar)
 	df := "FROM " + private + "\nRUN echo v2 > /v2\n"
