@@ -25,7 +25,7 @@ DESKTOP_TAGS := desktop,production,webkit2_41
 
 all: build
 
-build: $(BIN)/berth-agent $(BIN)/berth-buildkitd $(BIN)/berth
+build: $(BIN)/berth-agent $(BIN)/berth-buildkitd $(BIN)/berth-init $(BIN)/berth
 
 $(BIN)/berth-agent: FORCE
 	CGO_ENABLED=1 $(GO) build -trimpath -tags $(AGENT_TAGS) -ldflags '$(AGENT_LDFLAGS)' -o $@ ./guest-agent
@@ -36,32 +36,40 @@ $(BIN)/berth-agent: FORCE
 $(BIN)/berth-buildkitd: FORCE
 	CGO_ENABLED=1 $(GO) build -trimpath -tags $(AGENT_TAGS) -ldflags '-s -w -extldflags "-static"' -o $@ ./guest-agent/buildkitd
 
+# PID 1 of the VM, the initramfs' /init: pure Go, static, small.
+INIT_LDFLAGS := -s -w -X main.version=$(VERSION)
+$(BIN)/berth-init: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(AGENT_TAGS) -ldflags '$(INIT_LDFLAGS)' -o $@ ./guest-agent/init
+
 $(BIN)/berth: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(CLI_LDFLAGS)' -o $@ ./cmd/berth
 
-# The VM's kernel and initramfs (/init is bin/berth-agent) from pinned Debian
+# The VM's kernel, initramfs (/init is bin/berth-init) and system disk (the
+# binaries build/guest/binaries.txt lists, from bin/) from pinned Debian
 # packages, cached in build/guest/cache; see build/guest/main.go. Images in
 # GUEST_IMAGES are preloaded on the VM's first boot.
 HOST_ARCH    := $(shell $(GO) env GOARCH)
 GUEST_ARCH   ?= $(HOST_ARCH)
 GUEST_OUT    ?= $(CURDIR)/build/guest/out/$(GUEST_ARCH)
 # Another architecture's guest (arm64 for Apple silicon) takes the
-# cross-built agent and hello image from bin/linux-ARCH (make cross).
+# cross-built binaries and hello image from bin/linux-ARCH (make cross).
 ifeq ($(GUEST_ARCH),$(HOST_ARCH))
-GUEST_AGENT  := $(BIN)/berth-agent
+GUEST_BIN    := $(BIN)
 GUEST_IMAGES ?= $(BIN)/hello.tar
 else
-GUEST_AGENT  := $(BIN)/linux-$(GUEST_ARCH)/berth-agent
+GUEST_BIN    := $(BIN)/linux-$(GUEST_ARCH)
 GUEST_IMAGES ?= $(BIN)/linux-$(GUEST_ARCH)/hello.tar
 endif
 
-guest: $(GUEST_AGENT) $(GUEST_IMAGES)
-	$(GO) run ./build/guest -arch $(GUEST_ARCH) -agent $(GUEST_AGENT) -out $(GUEST_OUT) \
+GUEST_BINARIES := berth-init $(shell sed 's/\#.*//' build/guest/binaries.txt)
+
+guest: $(addprefix $(GUEST_BIN)/,$(GUEST_BINARIES)) $(GUEST_IMAGES)
+	$(GO) run ./build/guest -arch $(GUEST_ARCH) -bin $(GUEST_BIN) -out $(GUEST_OUT) \
 		$(if $(GUEST_IMAGES),-images $(subst $(eval) ,$(comma),$(strip $(GUEST_IMAGES))))
 
 # Re-resolve the guest packages to Debian's newest and rewrite guest.lock.
-guest-lock: $(GUEST_AGENT)
-	$(GO) run ./build/guest -arch $(GUEST_ARCH) -agent $(GUEST_AGENT) -out $(GUEST_OUT) -update-lock
+guest-lock: $(addprefix $(GUEST_BIN)/,$(GUEST_BINARIES))
+	$(GO) run ./build/guest -arch $(GUEST_ARCH) -bin $(GUEST_BIN) -out $(GUEST_OUT) -update-lock
 
 comma := ,
 
@@ -140,7 +148,7 @@ cross-darwin: frontend
 	$(GO) run ./internal/tools/crosscheck -test -goos darwin -goarch arm64,amd64 -tags desktop,production . ./app/... ./cmd/... ./vm/... ./installer/...
 
 ARM64_BIN := $(BIN)/linux-arm64
-cross-arm64: $(ARM64_BIN)/berth-agent $(ARM64_BIN)/berth-buildkitd
+cross-arm64: $(ARM64_BIN)/berth-agent $(ARM64_BIN)/berth-buildkitd $(ARM64_BIN)/berth-init
 	$(MAKE) guest GUEST_ARCH=arm64
 
 $(ARM64_BIN)/berth-agent: FORCE
@@ -148,6 +156,9 @@ $(ARM64_BIN)/berth-agent: FORCE
 
 $(ARM64_BIN)/berth-buildkitd: FORCE
 	CC=aarch64-linux-gnu-gcc GOARCH=arm64 CGO_ENABLED=1 $(GO) build -trimpath -tags $(AGENT_TAGS) -ldflags '-s -w -extldflags "-static"' -o $@ ./guest-agent/buildkitd
+
+$(ARM64_BIN)/berth-init: FORCE
+	GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -tags $(AGENT_TAGS) -ldflags '$(INIT_LDFLAGS)' -o $@ ./guest-agent/init
 
 # Installers into dist/: the .deb (nfpm) and the Windows setup (NSIS); the
 # macOS .app/.dmg are made on a Mac (installer/macos).

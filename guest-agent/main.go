@@ -1,8 +1,9 @@
 //go:build linux
 
 // berth-agent is the Berth engine: it serves the Docker Engine API and runs
-// containers with libcontainer. In the VM it is PID 1; on a Linux host it
-// runs as a plain root process (the "native" driver):
+// containers with libcontainer. In the VM, PID 1 (berth-init) runs it from
+// the system disk; on a Linux host it runs as a plain root process (the
+// "native" driver):
 //
 //	berth-agent --root /var/lib/berth --host unix:///run/berth/docker.sock
 package main
@@ -30,7 +31,6 @@ import (
 	"github.com/berth-dev/berth/guest-agent/builder"
 	"github.com/berth-dev/berth/guest-agent/dockerinit"
 	"github.com/berth-dev/berth/guest-agent/engineapi"
-	"github.com/berth-dev/berth/guest-agent/pid1"
 	"github.com/berth-dev/berth/internal/connauth"
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/engine"
@@ -54,19 +54,8 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	if filepath.Base(os.Args[0]) == dockerinit.Name {
-		// `docker run --init`: this binary is the container's PID 1
-		// (checked first: it is PID 1, but of the container).
+		// `docker run --init`: this binary is the container's PID 1.
 		os.Exit(dockerinit.Main(os.Args[1:]))
-	}
-	if filepath.Base(os.Args[0]) == "modprobe" {
-		// In the VM /sbin/modprobe is this binary: the kernel loads the
-		// modules it asks for through it.
-		os.Exit(pid1.Modprobe(os.Args[1:]))
-	}
-	if os.Getpid() == 1 {
-		// PID 1 of the VM: prepare the machine, then run the engine as a
-		// child (this same binary, with flags) and reap everything else.
-		pid1.Main(engineapi.Version)
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "berth-agent:", err)
@@ -115,7 +104,7 @@ func run() error {
 		tokenStdin                    = flag.Bool("auth-token-stdin", false, "read a connection token from the first line of stdin; every TCP connection must open with it (the WSL driver's port, which other local users can reach)")
 		buildkitd                     = flag.String("buildkitd", builder.DefaultBinary(), "the BuildKit builder binary, started on the first BuildKit request")
 		buildCacheMax                 = flag.Int64("build-cache-max", 0, "bytes of BuildKit cache kept after a build (0: a share of the disk)")
-		waitFD                        = flag.Int("wait-fd", -1, "wait for a byte on this file descriptor before opening the state (the VM's PID 1 starts the engine early and lets it go once the data disk is mounted); end of file means exit")
+		waitFD                        = flag.Int("wait-fd", -1, "wait for a byte on this file descriptor (a socket) before opening the state, after writing one there (the VM's PID 1 starts the engine early and lets it go once the data disk is mounted); end of file means exit")
 	)
 	flag.Var(&hosts, "host", "address to serve the Engine API on (repeatable): unix:///path or tcp://ip:port")
 	flag.Var(&logOpts, "log-opt", "default json-file log option for containers, KEY=VALUE (repeatable), e.g. max-size=20m")
@@ -156,6 +145,7 @@ func run() error {
 	defer stop()
 	if *waitFD >= 0 {
 		gate := os.NewFile(uintptr(*waitFD), "gate")
+		gate.Write([]byte{0}) // here: PID 1 times the engine's start with it
 		var b [1]byte
 		n, _ := gate.Read(b[:])
 		gate.Close()

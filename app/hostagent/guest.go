@@ -25,11 +25,11 @@ import (
 	"github.com/berth-dev/berth/vm/transport"
 )
 
-// GuestFiles are what drivers run: the VM's kernel and initramfs (make
-// guest) and, for the native driver, berth-agent.
+// GuestFiles are what drivers run: the VM's kernel, initramfs and system
+// disk (make guest) and, for the native driver, berth-agent.
 type GuestFiles struct {
-	Kernel, Initrd, Agent string
-	Rootfs                string // WSL: the distro's root filesystem
+	Kernel, Initrd, System, Agent string
+	Rootfs                        string // WSL: the distro's root filesystem
 }
 
 // FindGuestFiles looks for the guest files: $BERTH_GUEST_DIR, then next to
@@ -55,8 +55,11 @@ func FindGuestFiles() GuestFiles {
 	}
 	var f GuestFiles
 	for _, d := range dirs {
-		k, i := filepath.Join(d, "vmlinuz"), filepath.Join(d, "initrd.img")
+		k, i, sys := filepath.Join(d, "vmlinuz"), filepath.Join(d, "initrd.img"), filepath.Join(d, driver.SystemDisk)
 		if exists(k) && exists(i) {
+			if exists(sys) {
+				f.System = filepath.Clean(sys)
+			}
 			// The uncompressed ELF kernel (x86) boots faster: no
 			// decompression (QEMU enters it through PVH).
 			if v := filepath.Join(d, "vmlinux"); exists(v) {

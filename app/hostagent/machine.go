@@ -334,6 +334,7 @@ func (a *Agent) machine(s config.Settings) (*driver.Machine, error) {
 		DiskGiB:   s.DiskGiB,
 		Kernel:    a.files.Kernel,
 		Initrd:    a.files.Initrd,
+		System:    a.files.System,
 		Rootfs:    a.files.Rootfs,
 		Agent:     a.files.Agent,
 		StateDir:  a.paths.MachineDir(),

@@ -1,17 +1,27 @@
-// Command guest builds the VM's boot files from Debian packages: the kernel
-// (linux-image-cloud-ARCH) and an initramfs whose /init is berth-agent. It
-// is `make guest`:
+// Command guest builds the VM's boot files from Debian packages and Berth's
+// binaries. It is `make guest`:
 //
-//	go run ./build/guest -arch amd64 -agent bin/berth-agent -out build/guest/out/amd64
+//	go run ./build/guest -arch amd64 -bin bin -out build/guest/out/amd64
+//
+// Three files boot the VM: the kernel (linux-image-cloud-ARCH), a small
+// initramfs and the system disk. The initramfs holds only what PID 1
+// (berth-init) needs before it mounts the system disk: itself and the
+// modules of the host channel and of a virtio disk. The system disk
+// (system.img, a read-only ext2 image the kernel's built-in ext4 driver
+// mounts, so it pages in on demand) holds the rest: Berth's binaries
+// (binaries.txt), the other modules, mke2fs/e2fsck/resize2fs with their
+// libraries and loader, busybox for `berth shell`, and the images
+// preloaded on first boot. The initramfs links every path of the system
+// disk into its own tree (/usr → /system/usr …), so the guest sees one
+// tree.
 //
 // The packages are pinned with their sha256 in guest.lock and downloaded
-// once with `apt-get download` into build/guest/cache/ARCH. The initramfs
-// holds the base (modules, mke2fs/e2fsck/resize2fs and their libraries,
-// busybox for `berth shell`: reproducible, the
-// sha256 of its cpio is pinned in guest.lock too) plus /init and the
-// preloaded images. `-update-lock` re-resolves
-// the packages to the newest Debian has and rewrites the lock. It also
-// writes wsl-rootfs.tar.gz, the distro Windows' WSL driver imports (wsl.go).
+// once with `apt-get download` into build/guest/cache/ARCH. What comes of
+// them (the base: modules, programs, busybox, config) is reproducible and
+// its sha256 is pinned in guest.lock too; berth-init, the binaries and
+// the preloaded images are added on top. `-update-lock` re-resolves the
+// packages to the newest Debian has and rewrites the lock. It also writes
+// wsl-rootfs.tar.gz, the distro Windows' WSL driver imports (wsl.go).
 package main
 
 import (
@@ -35,18 +45,28 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/berth-dev/berth/build/guest/ext2"
 )
 
 // Paths inside the guest that guest-agent/pid1 reads: a load order per
-// group of modules.txt (etc/berth/modules.GROUP), and the images to load
-// on first boot.
+// group of modules.txt (etc/berth/modules.GROUP), the images to load on
+// first boot, Berth's binaries, and where the system disk is mounted.
 const (
 	moduleLists = "etc/berth/modules."
 	imagesDir   = "usr/share/berth/images" // docker-archive tars loaded on first boot
+	binDir      = "usr/lib/berth"          // binaries.txt, each next to the others
+	systemMount = "system"
 )
 
 // moduleGroups are modules.txt's sections, in the order pid1 loads them.
 var moduleGroups = []string{"boot", "nft", "vsock", "net", "shares", "engine", "late"}
+
+// initrdGroups are the module groups PID 1 loads before the system disk is
+// mounted (a virtio disk needs them; so does the host channel, which
+// should not wait for the disk): they are in the initramfs, the other
+// groups on the system disk.
+var initrdGroups = []string{"boot", "vsock"}
 
 // The packages the image is made of; the kernel meta package is resolved to
 // the versioned one it depends on.
@@ -62,10 +82,10 @@ var multiarch = map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64
 func main() {
 	var (
 		arch     = flag.String("arch", runtime.GOARCH, "guest architecture: amd64 or arm64")
-		agent    = flag.String("agent", "bin/berth-agent", "berth-agent binary for /init (static, built for -arch)")
+		bin      = flag.String("bin", "bin", "directory of Berth's binaries built for -arch: berth-init and those binaries.txt lists")
 		out      = flag.String("out", "", "output directory (default build/guest/out/ARCH)")
 		images   = flag.String("images", "", "comma-separated docker-archive .tar files to preload on first boot (e.g. bin/hello.tar)")
-		compress = flag.String("compress", "lz4", "initramfs compression: lz4 or none")
+		compress = flag.String("compress", "none", "initramfs compression: none or lz4")
 		update   = flag.Bool("update-lock", false, "resolve the newest packages and rewrite guest.lock")
 	)
 	flag.Parse()
@@ -73,16 +93,53 @@ func main() {
 	if *out == "" {
 		*out = filepath.Join(dir, "out", *arch)
 	}
-	if err := build(dir, *arch, *agent, *out, *images, *compress, *update); err != nil {
+	if err := build(dir, *arch, *bin, *out, *images, *compress, *update); err != nil {
 		fmt.Fprintln(os.Stderr, "guest:", err)
 		os.Exit(1)
 	}
 }
 
-func build(dir, arch, agent, out, images, compress string, update bool) error {
+// readBinaries reads binaries.txt: the names of Berth's binaries that the
+// guest carries (in /usr/lib/berth, next to each other), one a line.
+func readBinaries(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if i := strings.IndexByte(l, '#'); i >= 0 {
+			l = l[:i]
+		}
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if strings.ContainsAny(l, "/ \t") || l == "berth-init" {
+			return nil, fmt.Errorf("%s: %q: want a binary's name (berth-init is the initramfs' /init, not listed)", path, l)
+		}
+		out = append(out, l)
+	}
+	if !slices.Contains(out, "berth-agent") {
+		return nil, fmt.Errorf("%s: berth-agent is not listed", path)
+	}
+	return out, nil
+}
+
+func build(dir, arch, bin, out, images, compress string, update bool) error {
 	triplet, ok := multiarch[arch]
 	if !ok {
 		return fmt.Errorf("unsupported arch %q", arch)
+	}
+	bins, err := readBinaries(filepath.Join(dir, "binaries.txt"))
+	if err != nil {
+		return err
+	}
+	initBin := filepath.Join(bin, "berth-init")
+	for _, p := range append([]string{"berth-init"}, bins...) {
+		if _, err := os.Stat(filepath.Join(bin, p)); err != nil {
+			return fmt.Errorf("binary for the guest: %w (make build, or make cross for another arch)", err)
+		}
 	}
 	lockPath := filepath.Join(dir, "guest.lock")
 	lock, err := readLock(lockPath)
@@ -119,14 +176,15 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 		return err
 	}
 	base := archive{}
-	for _, d := range []string{"dev", "proc", "sys", "run", "tmp", "data", "mnt", imagesDir} {
+	for _, d := range []string{"dev", "proc", "sys", "run", "tmp", "data", "mnt", "sbin", systemMount, imagesDir} {
 		base.dir(d)
 	}
 	// The kernel opens /dev/console for /init's stdio before /init mounts
 	// devtmpfs.
 	base.chardev("dev/console", 0o600, 5, 1)
 	base.chardev("dev/null", 0o666, 1, 3)
-	if err := addModules(base, root, kver, filepath.Join(dir, "modules.txt")); err != nil {
+	early, err := addModules(base, root, kver, filepath.Join(dir, "modules.txt"))
+	if err != nil {
 		return err
 	}
 	for _, p := range programs {
@@ -136,7 +194,7 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 	}
 	base.file("etc/mke2fs.conf", filepath.Join(root, "etc/mke2fs.conf"), 0o644)
 	// busybox (static) is `berth shell`'s shell and tools; PID 1 makes its
-	// applet links when the first shell opens.
+	// applet links in /bin when the first shell opens.
 	base.file("bin/busybox", filepath.Join(root, "bin/busybox"), 0o755)
 
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -160,26 +218,33 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 		}
 	}
 
-	// /init and the preloaded images join the base in one archive (the
-	// kernel does read concatenated archives, but not concatenated legacy
-	// lz4 frames with padding between them).
+	// The base splits into the initramfs and the system disk; Berth's
+	// binaries and the preloaded images join the system disk.
+	initrd, system := split(base, early)
+	initrd.file("init", initBin, 0o755)
+	for _, b := range bins {
+		system.file(filepath.Join(binDir, b), filepath.Join(bin, b), 0o755)
+	}
 	var preload []string
-	base.file("init", agent, 0o755)
 	if images != "" {
 		for _, t := range strings.Split(images, ",") {
 			if _, err := os.Stat(t); err != nil {
 				return fmt.Errorf("preload image: %w", err)
 			}
-			base.file(filepath.Join(imagesDir, filepath.Base(t)), t, 0o644)
+			system.file(filepath.Join(imagesDir, filepath.Base(t)), t, 0o644)
 			preload = append(preload, filepath.Base(t))
 		}
 	}
-	var all bytes.Buffer
-	if err := base.write(&all); err != nil {
+	if err := linkSystem(initrd, system); err != nil {
 		return err
 	}
-	initrd := filepath.Join(out, "initrd.img")
-	f, err := os.Create(initrd + ".tmp")
+
+	var all bytes.Buffer
+	if err := initrd.write(&all); err != nil {
+		return err
+	}
+	initrdPath := filepath.Join(out, "initrd.img")
+	f, err := os.Create(initrdPath + ".tmp")
 	if err != nil {
 		return err
 	}
@@ -190,7 +255,11 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(initrd+".tmp", initrd); err != nil {
+	if err := os.Rename(initrdPath+".tmp", initrdPath); err != nil {
+		return err
+	}
+	systemPath := filepath.Join(out, "system.img")
+	if err := writeSystem(systemPath, system); err != nil {
 		return err
 	}
 	if err := writeFile(filepath.Join(out, "vmlinuz"), kernelBytes); err != nil {
@@ -214,7 +283,11 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 			return fmt.Errorf("the arm64 kernel is neither an Image nor a gzip'd one: Apple Virtualization cannot boot it")
 		}
 	}
-	if err := writeWSLRootfs(filepath.Join(out, "wsl-rootfs.tar.gz"), filepath.Join(root, "bin/busybox"), agent); err != nil {
+	wslBins := map[string]string{}
+	for _, b := range bins {
+		wslBins[b] = filepath.Join(bin, b)
+	}
+	if err := writeWSLRootfs(filepath.Join(out, "wsl-rootfs.tar.gz"), filepath.Join(root, "bin/busybox"), wslBins); err != nil {
 		return err
 	}
 	// x86: the kernel uncompressed, as an ELF that QEMU boots through its
@@ -231,21 +304,14 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 		}
 		vmlinuxSum = sum(vmlinux)
 	}
-	ib, err := os.ReadFile(initrd)
-	if err != nil {
-		return err
-	}
-	agentBytes, err := os.ReadFile(agent)
-	if err != nil {
-		return err
+	sums := map[string]string{"vmlinuz": outputs["vmlinuz"], "vmlinux": vmlinuxSum, "base.cpio": outputs["base.cpio"],
+		"initrd.img": fileSHA(initrdPath), "system.img": fileSHA(systemPath), "berth-init": fileSHA(initBin)}
+	for _, b := range bins {
+		sums[b] = fileSHA(filepath.Join(bin, b))
 	}
 	manifest := map[string]any{
-		"arch": arch, "kernel_version": kver, "compression": compress, "preload": preload,
-		"sha256": map[string]string{
-			"vmlinuz": outputs["vmlinuz"], "vmlinux": vmlinuxSum, "base.cpio": outputs["base.cpio"],
-			"initrd.img": sum(ib), "berth-agent": sum(agentBytes),
-		},
-		"packages": lock.entries(arch),
+		"arch": arch, "kernel_version": kver, "compression": compress, "preload": preload, "binaries": bins,
+		"sha256": sums, "packages": lock.entries(arch),
 	}
 	mb, _ := json.MarshalIndent(manifest, "", "  ")
 	if err := writeFile(filepath.Join(out, "manifest.json"), append(mb, '\n')); err != nil {
@@ -256,8 +322,126 @@ func build(dir, arch, agent, out, images, compress string, update bool) error {
 			return err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "guest %s: kernel %s, initrd %d KiB (%s) in %s\n", arch, kver, len(ib)>>10, compress, out)
+	fi, _ := os.Stat(initrdPath)
+	si, _ := os.Stat(systemPath)
+	fmt.Fprintf(os.Stderr, "guest %s: kernel %s, initrd %d KiB (%s), system disk %d KiB, in %s\n",
+		arch, kver, fi.Size()>>10, compress, si.Size()>>10, out)
 	return nil
+}
+
+// split divides the base between the initramfs and the system disk. The
+// initramfs keeps what PID 1 reads before the system disk is mounted:
+// the device nodes and mount points, the early modules, the module lists
+// and modprobe's files; the rest goes to the system disk.
+func split(base archive, early map[string]bool) (initrd, system archive) {
+	initrd, system = archive{}, archive{}
+	for name, e := range base {
+		switch {
+		case e.Mode&0o170000 == sIFDIR:
+			// Directories go with what they hold (file and data make
+			// their parents); empty ones (mount points) to the initramfs,
+			// the images' directory to the system disk.
+			if name == imagesDir {
+				system.dir(name)
+			} else if !hasChildren(base, name) {
+				initrd.dir(name)
+			}
+		case strings.HasPrefix(name, "dev/"), strings.HasPrefix(name, "etc/berth/"), strings.HasPrefix(name, "etc/modprobe.d/"),
+			strings.HasSuffix(name, "/modules.dep"), early[name]:
+			initrd[name] = e
+			initrd.dir(parent(name))
+		default:
+			system[name] = e
+			system.dir(parent(name))
+		}
+	}
+	// /bin stays the initramfs' own: PID 1 writes busybox's applet links
+	// there.
+	initrd.dir("bin")
+	return initrd, system
+}
+
+func hasChildren(a archive, dir string) bool {
+	for n := range a {
+		if strings.HasPrefix(n, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// linkSystem makes every path of the system disk visible in the
+// initramfs' tree: a path the initramfs does not have becomes a symlink
+// into /system (/usr → /system/usr); a directory both have is linked
+// entry by entry.
+func linkSystem(initrd, system archive) error {
+	names := make([]string, 0, len(system))
+	for n := range system {
+		names = append(names, n)
+	}
+	sort.Strings(names) // a directory before what it holds
+	linked := map[string]bool{}
+	for _, n := range names {
+		if linked[parent(n)] {
+			linked[n] = true
+			continue
+		}
+		e, ok := initrd[n]
+		switch {
+		case !ok:
+			initrd.symlink(n, "/"+systemMount+"/"+n)
+			linked[n] = true
+		case e.Mode&0o170000 != sIFDIR || system[n].Mode&0o170000 != sIFDIR:
+			return fmt.Errorf("%s is both in the initramfs and on the system disk", n)
+		}
+	}
+	return nil
+}
+
+// writeSystem writes the system disk: a read-only ext2 image of system,
+// its UUID derived from its contents.
+func writeSystem(path string, system archive) error {
+	names := make([]string, 0, len(system))
+	for n := range system {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var files []ext2.File
+	h := sha256.New()
+	for _, n := range names {
+		e := system[n]
+		files = append(files, ext2.File{Path: n, Mode: e.Mode, Data: e.Data, Source: e.Source})
+		fmt.Fprintf(h, "%s %o %d\n", n, e.Mode, len(e.Data))
+		h.Write(e.Data)
+		if e.Source != "" {
+			src, err := os.Open(e.Source)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(h, src)
+			src.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	var o ext2.Options
+	copy(o.UUID[:], h.Sum(nil))
+	o.UUID[6] = o.UUID[6]&0x0f | 0x50 // a name-based UUID (version 5, RFC 9562)
+	o.UUID[8] = o.UUID[8]&0x3f | 0x80
+	o.Label = "berth-system"
+	f, err := os.Create(path + ".tmp")
+	if err != nil {
+		return err
+	}
+	if err := ext2.Write(f, files, o); err != nil {
+		f.Close()
+		return fmt.Errorf("system disk: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
 }
 
 // isArm64Image: the arm64 boot protocol's magic "ARM\x64" at 0x38.
@@ -372,22 +556,24 @@ func findKernel(root string) (version, path string, err error) {
 }
 
 // addModules copies the modules named in list (with what they depend on)
-// and writes the load orders: each module after its dependencies.
-func addModules(a archive, root, kver, list string) error {
+// and writes the load orders: each module after its dependencies. It
+// returns the modules of initrdGroups (their paths in a).
+func addModules(a archive, root, kver, list string) (early map[string]bool, err error) {
 	modRoot := filepath.Join(root, "lib", "modules", kver)
 	paths := map[string]string{} // module name → path under root
-	err := filepath.WalkDir(modRoot, func(p string, d fs.DirEntry, err error) error {
+	early = map[string]bool{}
+	err = filepath.WalkDir(modRoot, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(p, ".ko") {
 			paths[modName(strings.TrimSuffix(d.Name(), ".ko"))] = p
 		}
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	groups, err := readModuleList(list)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Modules the kernel has built in (ACPI's button on arm64 …) need no
 	// loading: they count as loaded.
@@ -440,6 +626,9 @@ func addModules(a archive, root, kver, list string) error {
 				return err
 			}
 			a.data(rel, stripSignature(b), 0o644)
+			if slices.Contains(initrdGroups, g) {
+				early[rel] = true
+			}
 			for len(levels) <= lv {
 				levels = append(levels, nil)
 			}
@@ -448,7 +637,7 @@ func addModules(a archive, root, kver, list string) error {
 		}
 		for _, m := range groups[g] {
 			if err := visit(m, nil); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		name := moduleLists + g
@@ -461,12 +650,12 @@ func addModules(a archive, root, kver, list string) error {
 		}
 		a.data(name, []byte(list.String()), 0o644)
 	}
-	return writeModprobeFiles(a, root, kver, modRoot, depsOf, relOf)
+	return early, writeModprobeFiles(a, root, kver, modRoot, depsOf, relOf)
 }
 
 // writeModprobeFiles lets the kernel load what it asks for on demand
 // (mount -t overlay, a bridge link, an nftables expression …) through
-// berth-agent's modprobe (guest-agent/pid1.Modprobe; busybox's would take
+// berth-init's modprobe (guest-agent/pid1.Modprobe; busybox's would take
 // a module PID 1 is still loading for loaded): modules.dep with full
 // dependency lists, and each module's aliases (fs-overlay,
 // rtnl-link-bridge …) in /etc/modprobe.d.
@@ -504,8 +693,10 @@ func writeModprobeFiles(a archive, root, kver, modRoot string, depsOf map[string
 		}
 	}
 	a.data(filepath.Join("lib", "modules", kver, "modules.dep"), []byte(dep.String()), 0o644)
+	// /sbin/modprobe (berth-init) is linked by PID 1 once it runs: until
+	// then the kernel's requests fail at once instead of waiting for the
+	// initramfs and starting a program each.
 	a.data("etc/modprobe.d/berth.conf", []byte(aliases.String()), 0o644)
-	a.symlink("sbin/modprobe", "/init") // the kernel's modprobe path: berth-agent's modprobe
 	return nil
 }
 

@@ -34,10 +34,11 @@ default = root
 `
 
 // writeWSLRootfs writes the root filesystem WSL imports as the Berth
-// distro: busybox, berth-agent and the few files WSL and the engine read.
-// WSL brings its own kernel and /init, so no modules or mke2fs. It is
-// reproducible: sorted, owned by root, dated 0.
-func writeWSLRootfs(path, busybox, agent string) error {
+// distro: busybox, Berth's binaries (bins: name → file; berth-agent and
+// what it starts, next to it in /usr/local/bin) and the few files WSL and
+// the engine read. WSL brings its own kernel and /init, so no modules or
+// mke2fs. It is reproducible: sorted, owned by root, dated 0.
+func writeWSLRootfs(path, busybox string, bins map[string]string) error {
 	type entry struct {
 		mode int64
 		body []byte
@@ -45,18 +46,22 @@ func writeWSLRootfs(path, busybox, agent string) error {
 		dir  bool
 	}
 	files := map[string]entry{
-		"etc/wsl.conf":              {mode: 0o644, body: []byte(wslConf)},
-		"etc/passwd":                {mode: 0o644, body: []byte("root:x:0:0:root:/root:/bin/sh\n")},
-		"etc/group":                 {mode: 0o644, body: []byte("root:x:0:\n")},
-		"bin/sh":                    {mode: 0o777, link: "busybox"},
-		"usr/share/berth/README":    {mode: 0o644, body: []byte("The Berth engine's WSL distro: berth-agent runs here, started by Berth on Windows.\n")},
-		"var/lib/berth/.keep":       {mode: 0o644},
-		"root/.keep":                {mode: 0o644},
-		"tmp/.keep":                 {mode: 0o644},
-		"usr/local/bin/berth-agent": {mode: 0o755},
-		"bin/busybox":               {mode: 0o755},
+		"etc/wsl.conf":           {mode: 0o644, body: []byte(wslConf)},
+		"etc/passwd":             {mode: 0o644, body: []byte("root:x:0:0:root:/root:/bin/sh\n")},
+		"etc/group":              {mode: 0o644, body: []byte("root:x:0:\n")},
+		"bin/sh":                 {mode: 0o777, link: "busybox"},
+		"usr/share/berth/README": {mode: 0o644, body: []byte("The Berth engine's WSL distro: berth-agent runs here, started by Berth on Windows.\n")},
+		"var/lib/berth/.keep":    {mode: 0o644},
+		"root/.keep":             {mode: 0o644},
+		"tmp/.keep":              {mode: 0o644},
+		"bin/busybox":            {mode: 0o755},
 	}
-	for name, src := range map[string]string{"usr/local/bin/berth-agent": agent, "bin/busybox": busybox} {
+	srcs := map[string]string{"bin/busybox": busybox}
+	for name, src := range bins {
+		files["usr/local/bin/"+name] = entry{mode: 0o755}
+		srcs["usr/local/bin/"+name] = src
+	}
+	for name, src := range srcs {
 		b, err := os.ReadFile(src)
 		if err != nil {
 			return fmt.Errorf("wsl rootfs: %w", err)

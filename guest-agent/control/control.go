@@ -24,8 +24,10 @@ type Health struct {
 	// BootTime is how long the guest took from kernel start to a serving
 	// engine (CLOCK_BOOTTIME when the engine first answered).
 	BootTime Duration `json:"boot_time"`
-	Engine   Engine   `json:"engine"`
-	Shares   []Share  `json:"shares,omitempty"`
+	// Boot is where that time went, phase by phase.
+	Boot   Boot    `json:"boot"`
+	Engine Engine  `json:"engine"`
+	Shares []Share `json:"shares,omitempty"`
 	// SharesPending and NetworkPending: shared folders are still being
 	// mounted, the network still being configured (the boot goes on
 	// while the engine answers).
@@ -39,6 +41,38 @@ type Health struct {
 	MemTotalMiB int       `json:"mem_total_mib"`
 	MemAvailMiB int       `json:"mem_available_mib"`
 }
+
+// Boot is how the guest's boot goes, on the guest's own clock (times are
+// since the kernel started: CLOCK_BOOTTIME). Phases overlap: the engine's
+// process starts while modules load and the data disk mounts.
+type Boot struct {
+	Phases  []Phase `json:"phases,omitempty"`  // those that ended, in the order they ended
+	Running []Phase `json:"running,omitempty"` // those in progress (End is zero), in the order they began
+}
+
+// Phase names, in the order a boot usually begins them.
+const (
+	PhaseKernel      = "kernel"       // kernel start → it runs /init
+	PhaseInitrd      = "initrd"       // the kernel unpacks the initramfs (within PhaseKernel)
+	PhaseInit        = "init"         // /init (berth-init) starts: Go runtime and package init
+	PhaseModules     = "modules"      // the modules of the host channel (and a virtio disk)
+	PhaseSystem      = "system"       // the system disk mounted
+	PhaseDisk        = "disk"         // the data disk checked (formatted if blank), mounted
+	PhaseEngineStart = "engine-start" // the engine's process starts: Go runtime and package init
+	PhaseEngineOpen  = "engine-open"  // the engine opens its state and answers /_ping
+	PhaseNetwork     = "network"      // the network's modules and addresses
+	PhaseShares      = "shares"       // shared folders mounted
+)
+
+// Phase is one step of the boot.
+type Phase struct {
+	Name  string   `json:"name"`
+	Start Duration `json:"start"` // since the kernel started
+	End   Duration `json:"end"`
+}
+
+// Took is how long p lasted.
+func (p Phase) Took() time.Duration { return time.Duration(p.End - p.Start) }
 
 // Engine is the state of the engine process PID 1 supervises.
 type Engine struct {

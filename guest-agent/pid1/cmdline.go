@@ -26,6 +26,9 @@ type Config struct {
 	DHCP bool
 	// DataDisk is the block device holding /data (berth.disk=/dev/vda).
 	DataDisk string
+	// System is the read-only system disk (berth.sys=/dev/vdb): Berth's
+	// binaries, most modules, the tools, the preloaded images.
+	System string
 	// EngineArgs are extra berth-agent flags, comma-separated
 	// (berth.engine=--insecure-registry=10.0.2.2:5000,--log-level=debug).
 	EngineArgs []string
@@ -60,6 +63,7 @@ func DefaultConfig() Config {
 		Gateway:  netip.MustParseAddr("10.0.2.2"),
 		DNS:      []netip.Addr{netip.MustParseAddr("10.0.2.3")},
 		DataDisk: "/dev/vda",
+		System:   "/dev/vdb",
 		Port:     "berth.agent",
 		LogLevel: "info",
 	}
@@ -99,6 +103,11 @@ func ParseCmdline(cmdline string) (Config, error) {
 				err = fmt.Errorf("want a /dev path")
 			}
 			c.DataDisk = v
+		case "berth.sys":
+			if !strings.HasPrefix(v, "/dev/") {
+				err = fmt.Errorf("want a /dev path")
+			}
+			c.System = v
 		case "berth.engine":
 			c.EngineArgs = strings.Split(v, ",")
 		case "berth.port":

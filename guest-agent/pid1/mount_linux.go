@@ -16,12 +16,19 @@ type mountSpec struct {
 	data                   string
 }
 
-// baseMounts are the kernel filesystems every process here expects. The
-// kernel does not mount devtmpfs for an initramfs (DEVTMPFS_MOUNT is off).
-var baseMounts = []mountSpec{
+// earlyMounts are what PID 1 needs to start the engine: the kernel's
+// command line, the disks' device nodes. The kernel does not mount
+// devtmpfs for an initramfs (DEVTMPFS_MOUNT is off).
+var earlyMounts = []mountSpec{
 	{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
 	{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
 	{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
+}
+
+// baseMounts are the other kernel filesystems every process here expects,
+// mounted while the engine's process starts (it opens nothing before its
+// gate).
+var baseMounts = []mountSpec{
 	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=620,ptmxmode=666"},
 	{"tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
 	{"mqueue", "/dev/mqueue", "mqueue", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
@@ -61,8 +68,22 @@ func leaveRootfs() error {
 	return unix.Chdir("/")
 }
 
+func mountEarly() error { return mountAll(earlyMounts) }
+
 func mountBase() error {
-	for _, m := range baseMounts {
+	if err := mountAll(baseMounts); err != nil {
+		return err
+	}
+	for _, l := range [][2]string{{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}, {"pts/ptmx", "/dev/ptmx"}} {
+		os.Remove(l[1])
+		os.Symlink(l[0], l[1])
+	}
+	return enableControllers()
+}
+
+func mountAll(ms []mountSpec) error {
+	for _, m := range ms {
 		if err := os.MkdirAll(m.target, 0o755); err != nil {
 			return fmt.Errorf("mount %s: %w", m.target, err)
 		}
@@ -74,12 +95,7 @@ func mountBase() error {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
 		}
 	}
-	for _, l := range [][2]string{{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
-		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}, {"pts/ptmx", "/dev/ptmx"}} {
-		os.Remove(l[1])
-		os.Symlink(l[0], l[1])
-	}
-	return enableControllers()
+	return nil
 }
 
 // enableControllers delegates every available cgroup v2 controller to the

@@ -27,6 +27,10 @@ const (
 	engineSocket  = runDir + "/docker.sock"
 	controlSocket = runDir + "/control.sock"
 	engineRoot    = dataDir + "/berth"
+	// The system disk is mounted here; the initramfs links its paths into
+	// the tree (build/guest), so the engine is also at /usr/lib/berth.
+	systemDir    = "/system"
+	engineBinary = "/usr/lib/berth/berth-agent"
 )
 
 // Init is PID 1's state, shared by the boot sequence, the control API and
@@ -37,6 +41,7 @@ type Init struct {
 	cfg     Config
 	reaper  *reaper
 	engine  *supervisor
+	boot    bootLog
 
 	mu        sync.Mutex
 	bootErr   error
@@ -59,13 +64,15 @@ func Main(version string) {
 }
 
 func (p *Init) run() {
+	// berth-init's own start (Go's runtime and package initialisation)
+	// ends here.
+	initAt := bootTime()
 	t0 := time.Now()
-	kernelTime := bootTime()
 	// The console is stdout/stderr; the host keeps it in its console log.
 	if err := leaveRootfs(); err != nil {
 		fmt.Fprintln(os.Stderr, "berth-init: leave rootfs (containers will not start):", err)
 	}
-	if err := mountBase(); err != nil {
+	if err := mountEarly(); err != nil {
 		fmt.Fprintln(os.Stderr, "berth-init:", err)
 	}
 	b, _ := os.ReadFile("/proc/cmdline")
@@ -83,46 +90,82 @@ func (p *Init) run() {
 		p.log.Error("boot", "err", cerr)
 	}
 	os.Setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF) // Ctrl-Alt-Del becomes SIGINT: a clean shutdown
+	p.sharesDone, p.netDone = make(chan struct{}), make(chan struct{})
+
+	// The initramfs' modules (the host channel's, a virtio disk's) load
+	// while the system disk mounts and the engine starts; the host
+	// channel is served once they are in.
+	modsDone := make(chan struct{})
+	go func() {
+		defer close(modsDone)
+		defer p.boot.begin(control.PhaseModules)()
+		if err := loadModules(moduleList("boot")); err != nil {
+			p.log.Warn("boot modules", "err", err)
+		}
+		p.log.Debug("boot modules loaded", "since_init", time.Since(t0))
+	}()
 
 	// Every child is reaped by the reaper from now on; the exit status of
 	// those PID 1 waits for (the engine, mke2fs …) is routed to it.
 	p.reaper = newReaper()
 	go p.reaper.loop()
-	p.sharesDone, p.netDone = make(chan struct{}), make(chan struct{})
 	setRunner(p.reaper)
-	p.watchSignals()
+
+	// The system disk holds the engine and the other modules. (A virtio
+	// one appears once the modules above are in; NVMe at once.)
+	endSystem := p.boot.begin(control.PhaseSystem)
+	err := mountSystem(cfg.System)
+	endSystem()
+	if err != nil {
+		p.fail(err)
+		mountBase()
+		p.serveLocal(modsDone)
+		p.halt(modsDone)
+	}
+	p.log.Debug("system disk mounted", "since_init", time.Since(t0))
 
 	// The engine's process starts at once: under emulation its runtime and
 	// package initialisation take a few hundred milliseconds, spent while
-	// modules load and the disk mounts. It waits at a gate for them.
+	// the rest of the machine comes up. It waits at a gate for the data
+	// disk.
 	args := []string{"--root", engineRoot, "--host", "unix://" + engineSocket, "--log-level", cfg.LogLevel}
 	if cfg.Gateway.IsValid() {
 		// host.docker.internal: the host as the user-mode network shows it.
 		args = append(args, "--host-gateway-ip", cfg.Gateway.String())
 	}
-	p.engine = newSupervisor(p.reaper, p.log, append(args, cfg.EngineArgs...))
-	gate, err := p.engine.startGated()
+	p.engine = newSupervisor(p.reaper, p.log, engineBinary, append(args, cfg.EngineArgs...))
+	gate, err := p.engine.startGated(&p.boot)
 	if err != nil {
 		p.log.Error("engine", "err", err)
 	}
 
-	// Only what the engine needs to start is on the critical path (host
-	// channel, data disk); the rest loads once it answers (under emulation
-	// parallel work only slows the critical path down), and whatever the
-	// kernel asks for before that it loads itself (busybox modprobe).
-	if err := loadModules(moduleList("boot")); err != nil {
-		p.log.Warn("boot modules", "err", err)
+	if err := mountBase(); err != nil {
+		fmt.Fprintln(os.Stderr, "berth-init:", err)
 	}
-	p.log.Debug("boot modules loaded", "since_init", time.Since(t0))
+	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF) // Ctrl-Alt-Del becomes SIGINT: a clean shutdown
+	p.watchSignals()
+	// The kernel's modprobe from now on (build/guest leaves it out of the
+	// initramfs, so what the kernel asked for before failed at once).
+	if err := os.Symlink("/init", "/sbin/modprobe"); err != nil {
+		p.log.Warn("modprobe", "err", err)
+	}
+	go func() {
+		// The kernel's part ends when it runs /init; berth-init's own start
+		// (Go's runtime and package initialisation) follows.
+		k := readKernelLog()
+		if k.runInit == 0 || k.runInit > initAt {
+			k.runInit = initAt
+		}
+		p.boot.add(control.PhaseKernel, 0, k.runInit)
+		if k.unpackStart > 0 && k.unpackEnd > k.unpackStart {
+			p.boot.add(control.PhaseInitrd, k.unpackStart, k.unpackEnd)
+		}
+		p.boot.add(control.PhaseInit, k.runInit, initAt)
+	}()
+	p.serveLocal(modsDone)
 	if err := writeEtc(cfg); err != nil {
 		p.log.Warn("etc", "err", err)
 	}
-	os.MkdirAll(runDir, 0o755)
-	if err := p.serveControl(); err != nil {
-		p.log.Error("control API", "err", err)
-	}
-	go p.serveHost()
 	// The engine opens nftables first thing (see modules.txt): loaded
 	// while the disk mounts.
 	nft := make(chan struct{})
@@ -133,6 +176,7 @@ func (p *Init) run() {
 		}
 	}()
 
+	endDisk := p.boot.begin(control.PhaseDisk)
 	formatted, err := setupDisk(cfg.DataDisk)
 	grown := false
 	if err == nil && !formatted {
@@ -143,6 +187,7 @@ func (p *Init) run() {
 			p.log.Info("data disk grown to fill its device", "device", cfg.DataDisk)
 		}
 	}
+	endDisk()
 	p.mu.Lock()
 	p.formatted, p.grown, p.diskOK = formatted, grown, err == nil
 	p.mu.Unlock()
@@ -156,9 +201,7 @@ func (p *Init) run() {
 	if p.bootError() != nil {
 		// No engine without its disk: the control API reports why.
 		p.engine.abort(gate)
-		close(p.sharesDone)
-		close(p.netDone)
-		select {}
+		p.halt(modsDone)
 	}
 	<-nft
 	p.engine.open(gate)
@@ -168,6 +211,7 @@ func (p *Init) run() {
 	// pull` and `docker run -v` work.
 	go func() {
 		defer close(p.netDone)
+		defer p.boot.begin(control.PhaseNetwork)()
 		if err := loadModules(moduleList("net")); err != nil {
 			p.log.Warn("network modules", "err", err)
 		}
@@ -181,6 +225,7 @@ func (p *Init) run() {
 		if len(cfg.Shares) == 0 && cfg.Rosetta == "" {
 			return
 		}
+		defer p.boot.begin(control.PhaseShares)()
 		if err := loadModules(moduleList("shares")); err != nil {
 			p.log.Warn("shares modules", "err", err)
 		}
@@ -205,10 +250,51 @@ func (p *Init) run() {
 		p.bootTime = bt
 		p.mu.Unlock()
 		p.log.Info("engine ready", "since_kernel_start", bt.Round(time.Millisecond),
-			"kernel", kernelTime.Round(time.Millisecond), "init", initTime.Round(time.Millisecond))
+			"kernel", initAt.Round(time.Millisecond), "init", initTime.Round(time.Millisecond))
 		p.background(cfg, t0)
 	}()
 	select {} // PID 1 never exits: the kernel would panic
+}
+
+// serveLocal serves the control API, and the host channel once the
+// modules it needs are in.
+func (p *Init) serveLocal(modsDone chan struct{}) {
+	os.MkdirAll(runDir, 0o755)
+	if err := p.serveControl(); err != nil {
+		p.log.Error("control API", "err", err)
+	}
+	go func() {
+		<-modsDone
+		p.serveHost()
+	}()
+}
+
+// halt keeps a machine that cannot run its engine up, its control API
+// saying why (the host shows it); PID 1 never returns.
+func (p *Init) halt(modsDone chan struct{}) {
+	close(p.sharesDone)
+	close(p.netDone)
+	<-modsDone
+	select {}
+}
+
+// mountSystem mounts the read-only system disk on /system, waiting for
+// its device to appear (a virtio disk's module may still be loading).
+func mountSystem(dev string) error {
+	if err := waitFile(dev, 10*time.Second); err != nil {
+		have, _ := filepath.Glob("/sys/class/block/*")
+		for i, h := range have {
+			have[i] = filepath.Base(h)
+		}
+		return fmt.Errorf("system disk: %w (block devices: %s)", err, strings.Join(have, " "))
+	}
+	if err := os.MkdirAll(systemDir, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount(dev, systemDir, "ext4", unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOATIME, ""); err != nil {
+		return fmt.Errorf("system disk %s: mount: %w", dev, err)
+	}
+	return nil
 }
 
 // background brings up what the engine did not need to answer: the
@@ -365,6 +451,7 @@ func (p *Init) Health(ctx context.Context) control.Health {
 		BootedAt:      time.Now().Add(-up).UTC(),
 		Uptime:        control.Duration(up),
 		BootTime:      control.Duration(p.bootTime),
+		Boot:          p.boot.report(),
 		Time:          time.Now().UTC(),
 		MemTotalMiB:   int(uint64(si.Totalram) * uint64(si.Unit) >> 20),
 		MemAvailMiB:   int((uint64(si.Freeram) + uint64(si.Bufferram)) * uint64(si.Unit) >> 20),
@@ -475,12 +562,4 @@ func pingEngine(ctx context.Context) error {
 		return fmt.Errorf("engine /_ping: %s", resp.Status)
 	}
 	return nil
-}
-
-// exe is this binary (/init in the VM), run again as the engine.
-func exe() string {
-	if p, err := os.Executable(); err == nil {
-		return p
-	}
-	return "/proc/self/exe"
 }

@@ -111,6 +111,7 @@ func describe(ws unix.WaitStatus) string {
 type supervisor struct {
 	reaper *reaper
 	log    *slog.Logger
+	binary string
 	args   []string
 
 	mu       sync.Mutex
@@ -119,14 +120,26 @@ type supervisor struct {
 	exited   chan struct{} // closed when the current process exits
 	ready    bool
 	readyCh  chan struct{} // closed when the engine first answers
-	gate     *os.File      // the first process waits on it (startGated)
+	gate     *gate         // the first process waits at it (startGated)
 	restarts int
 	lastExit string
 	stopping bool
 }
 
-func newSupervisor(r *reaper, log *slog.Logger, args []string) *supervisor {
-	return &supervisor{reaper: r, log: log.With("child", "engine"), args: args, readyCh: make(chan struct{})}
+func newSupervisor(r *reaper, log *slog.Logger, binary string, args []string) *supervisor {
+	return &supervisor{reaper: r, log: log.With("child", "engine"), binary: binary, args: args, readyCh: make(chan struct{})}
+}
+
+// gate holds the engine's first process before it opens its state: one end
+// of a socket pair is the engine's --wait-fd. The engine writes a byte when
+// it gets there (its Go runtime and package initialisation done) and goes
+// on at the byte PID 1 writes; it exits at end of file.
+type gate struct {
+	ours, theirs *os.File
+	boot         *bootLog
+
+	mu              sync.Mutex
+	arrived, opened bool
 }
 
 func (s *supervisor) run() {
@@ -137,18 +150,19 @@ func (s *supervisor) run() {
 			s.mu.Unlock()
 			return
 		}
-		cmd := exec.Command(exe(), s.args...)
+		cmd := exec.Command(s.binary, s.args...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
-		gate := s.gate
-		if gate != nil {
-			cmd.ExtraFiles = []*os.File{gate}
+		g := s.gate
+		s.gate = nil
+		if g != nil {
+			cmd.ExtraFiles = []*os.File{g.theirs}
 			cmd.Args = append(cmd.Args, "--wait-fd", "3")
-			s.gate = nil
+			g.begin()
 		}
 		done, err := s.reaper.start(cmd)
-		if gate != nil {
-			gate.Close() // the child has its copy
+		if g != nil {
+			g.theirs.Close() // the child has its copy
 		}
 		if err != nil {
 			s.mu.Unlock()
@@ -161,7 +175,7 @@ func (s *supervisor) run() {
 		s.mu.Unlock()
 
 		started := time.Now()
-		go s.watchReady(exited)
+		go s.watchReady(exited, g)
 		ws := <-done
 		cmd.Process.Release()
 
@@ -188,44 +202,79 @@ func (s *supervisor) run() {
 }
 
 // startGated starts the engine process now, to wait before opening its
-// state until open(gate) (or to exit at abort(gate)).
-func (s *supervisor) startGated() (gate *os.File, err error) {
-	r, w, err := os.Pipe()
+// state until open (or to exit at abort). Its phases go to boot.
+func (s *supervisor) startGated(boot *bootLog) (*gate, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("engine gate: %w", err)
 	}
+	g := &gate{ours: os.NewFile(uintptr(fds[0]), "gate"), theirs: os.NewFile(uintptr(fds[1]), "gate"), boot: boot}
 	s.mu.Lock()
-	s.gate = r
+	s.gate = g
 	s.mu.Unlock()
 	go s.run()
-	return w, nil
+	return g, nil
+}
+
+// begin starts the engine-start phase as the process starts, and ends it
+// when the engine says it waits at the gate.
+func (g *gate) begin() {
+	end := g.boot.begin(control.PhaseEngineStart)
+	go func() {
+		var b [1]byte
+		if n, _ := g.ours.Read(b[:]); n != 1 {
+			return // exited, or aborted
+		}
+		end()
+		g.mu.Lock()
+		g.arrived = true
+		if g.opened {
+			g.boot.begin(control.PhaseEngineOpen)
+		}
+		g.mu.Unlock()
+	}()
 }
 
 // open lets the gated engine go on.
-func (s *supervisor) open(gate *os.File) {
-	if gate != nil {
-		gate.Write([]byte{1})
-		gate.Close()
+func (s *supervisor) open(g *gate) {
+	if g == nil {
+		return
 	}
+	g.mu.Lock()
+	g.opened = true
+	if g.arrived {
+		g.boot.begin(control.PhaseEngineOpen)
+	}
+	g.mu.Unlock()
+	g.ours.Write([]byte{1})
+	// Closed once the engine has read it: closing at once could drop the
+	// byte with the socket.
 }
 
 // abort ends the gated engine before it opened anything, for good.
-func (s *supervisor) abort(gate *os.File) {
+func (s *supervisor) abort(g *gate) {
 	s.mu.Lock()
 	s.stopping = true
 	s.mu.Unlock()
-	if gate != nil {
-		gate.Close() // the engine reads end of file and exits
+	if g != nil {
+		g.ours.Close() // the engine reads end of file and exits
 	}
 }
 
-// watchReady polls the engine's /_ping until it answers or exits.
-func (s *supervisor) watchReady(exited chan struct{}) {
+// watchReady polls the engine's /_ping until it answers or exits; the
+// first process's answer ends the boot's engine-open phase.
+func (s *supervisor) watchReady(exited chan struct{}, g *gate) {
+	if g != nil {
+		defer g.ours.Close()
+	}
 	for {
 		ctx, cancel := contextWithTimeout(time.Second)
 		err := pingEngine(ctx)
 		cancel()
 		if err == nil {
+			if g != nil {
+				g.boot.end(control.PhaseEngineOpen, bootTime())
+			}
 			s.mu.Lock()
 			if s.exited == exited {
 				s.ready = true

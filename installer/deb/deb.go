@@ -27,7 +27,7 @@ type Options struct {
 	Version string // Berth's version (git describe); made a valid Debian version
 	Arch    string // Debian architecture: amd64, arm64
 	Bin     string // dir with berth and berth-desktop (Linux, this Arch)
-	Guest   string // dir with vmlinuz and initrd.img (make guest) for Arch
+	Guest   string // dir with vmlinuz, initrd.img and system.img (make guest) for Arch
 	Icon    string // 256×256 PNG
 	// Docker is a directory with the docker CLI and cli-plugins/ for
 	// Arch (installer/dockercli.BuildAll).
@@ -94,6 +94,7 @@ func Build(o Options) (string, error) {
 		{filepath.Join(o.Bin, "berth-desktop"), "/usr/bin/berth-desktop", 0o755},
 		{filepath.Join(o.Guest, "vmlinuz"), "/usr/share/berth/guest/" + o.Arch + "/vmlinuz", 0o644},
 		{filepath.Join(o.Guest, "initrd.img"), "/usr/share/berth/guest/" + o.Arch + "/initrd.img", 0o644},
+		{filepath.Join(o.Guest, "system.img"), "/usr/share/berth/guest/" + o.Arch + "/system.img", 0o644},
 		{o.Icon, "/usr/share/icons/hicolor/256x256/apps/berth.png", 0o644},
 		{filepath.Join(o.Docker, "docker"), DockerDir + "/docker", 0o755},
 		{filepath.Join(o.Docker, "cli-plugins", "docker-buildx"), DockerDir + "/cli-plugins/docker-buildx", 0o755},

@@ -108,6 +108,7 @@ func TestInstallPurge(t *testing.T) {
 	files := must("dpkg", "-L", "berth")
 	for _, want := range []string{"/usr/bin/berth", "/usr/bin/berth-desktop", "/usr/share/applications/berth.desktop",
 		"/usr/share/icons/hicolor/256x256/apps/berth.png", "/usr/share/berth/guest/" + runtime.GOARCH + "/initrd.img",
+		"/usr/share/berth/guest/" + runtime.GOARCH + "/system.img",
 		"/usr/share/berth/guest/" + runtime.GOARCH + "/vmlinuz", "/usr/share/berth/guest/" + runtime.GOARCH + "/manifest.json"} {
 		if !strings.Contains(files, want+"\n") {
 			t.Errorf("dpkg -L berth lacks %s", want)

@@ -26,7 +26,7 @@ ENTITLEMENTS=build/darwin/entitlements.plist
 APP=dist/Berth.app
 PKG=github.com/berth-dev/berth
 
-for f in "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img"; do
+for f in "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img" "$GUEST_DIR/system.img"; do
 	[ -f "$f" ] || { echo "missing $f: build the guest on Linux (make cross) and copy build/guest/out/$GOARCH here" >&2; exit 1; }
 done
 
@@ -39,7 +39,7 @@ go build -trimpath -tags desktop,production -ldflags "-s -w" -o "$APP/Contents/M
 go build -trimpath -ldflags "-s -w -X $PKG/app/cli.Version=$VERSION" -o "$APP/Contents/MacOS/berth" ./cmd/berth
 
 # hostd looks for the guest next to its binary: ../Resources/guest/ARCH.
-cp "$GUEST_DIR"/vmlinuz "$GUEST_DIR"/initrd.img "$APP/Contents/Resources/guest/$GOARCH/"
+cp "$GUEST_DIR"/vmlinuz "$GUEST_DIR"/initrd.img "$GUEST_DIR"/system.img "$APP/Contents/Resources/guest/$GOARCH/"
 [ -f "$GUEST_DIR/Image" ] && cp "$GUEST_DIR/Image" "$APP/Contents/Resources/guest/$GOARCH/"
 [ -f "$GUEST_DIR/manifest.json" ] && cp "$GUEST_DIR/manifest.json" "$APP/Contents/Resources/guest/$GOARCH/"
 

@@ -20,7 +20,7 @@ var script []byte
 type Options struct {
 	Version string // Berth's version (git describe)
 	Bin     string // dir with berth.exe and berth-desktop.exe (make cross)
-	Guest   string // dir with vmlinuz, initrd.img, wsl-rootfs.tar.gz, manifest.json (make guest, amd64)
+	Guest   string // dir with vmlinuz, initrd.img, system.img, wsl-rootfs.tar.gz, manifest.json (make guest, amd64)
 	Icon    string // .ico for the installer (optional)
 	// Docker holds docker.exe and cli-plugins/ for windows/amd64
 	// (installer/dockercli.BuildAll).
@@ -60,6 +60,7 @@ func Build(o Options) (string, error) {
 		filepath.Join(o.Bin, "berth-desktop.exe"):                    "bin/berth-desktop.exe",
 		filepath.Join(o.Guest, "vmlinuz"):                            "share/berth/guest/amd64/vmlinuz",
 		filepath.Join(o.Guest, "initrd.img"):                         "share/berth/guest/amd64/initrd.img",
+		filepath.Join(o.Guest, "system.img"):                         "share/berth/guest/amd64/system.img",
 		filepath.Join(o.Guest, "wsl-rootfs.tar.gz"):                  "share/berth/guest/amd64/wsl-rootfs.tar.gz",
 		filepath.Join(o.Guest, "manifest.json"):                      "share/berth/guest/amd64/manifest.json",
 		filepath.Join(o.Docker, "docker.exe"):                        "docker/docker.exe",

@@ -43,9 +43,13 @@ type Machine struct {
 	MemoryMiB int
 	DiskGiB   int    // persistent data disk, created sparse on first start
 	Kernel    string // VM drivers: kernel image
-	Initrd    string // VM drivers: initramfs with berth-agent as /init
-	StateDir  string // disk image, sockets, console log, pid files
-	Shares    []Share
+	Initrd    string // VM drivers: initramfs with berth-init as /init
+	// System is the read-only system disk (VM drivers; make guest's
+	// system.img): Berth's binaries and what the initramfs leaves out.
+	// Empty: system.img next to Initrd.
+	System   string
+	StateDir string // disk image, sockets, console log, pid files
+	Shares   []Share
 	// EngineArgs are extra berth-agent flags (e.g. --insecure-registry=…).
 	EngineArgs []string
 	// Agent is the berth-agent binary, for drivers that run it directly.

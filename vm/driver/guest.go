@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 )
@@ -28,6 +29,10 @@ type Balloon interface {
 // DataDisk is the name of the machine's persistent data disk in its state
 // dir: a sparse raw file that the guest formats on first boot.
 const DataDisk = "data.img"
+
+// SystemDisk is the name of the guest's read-only system disk next to its
+// kernel and initramfs (make guest).
+const SystemDisk = "system.img"
 
 // EnsureDisk creates the sparse data disk of gib GiB at path, or grows one
 // that is smaller (the guest grows its filesystem at boot). Disks never
@@ -60,11 +65,15 @@ func EnsureDisk(path string, gib int, log *slog.Logger) error {
 
 var shareTag = regexp.MustCompile(`^[A-Za-z0-9_-]{1,36}$`)
 
-// CheckMachine checks what every VM driver needs of m: the boot files,
-// sane sizes, and shared folders whose tags and guest paths can pass the
-// kernel command line.
+// CheckMachine checks what every VM driver needs of m: the boot files
+// (m.System defaults to system.img next to the initrd), sane sizes, and
+// shared folders whose tags and guest paths can pass the kernel command
+// line.
 func CheckMachine(m *Machine) error {
-	for _, f := range []struct{ what, path string }{{"kernel", m.Kernel}, {"initrd", m.Initrd}} {
+	if m.System == "" && m.Initrd != "" {
+		m.System = filepath.Join(filepath.Dir(m.Initrd), SystemDisk)
+	}
+	for _, f := range []struct{ what, path string }{{"kernel", m.Kernel}, {"initrd", m.Initrd}, {"system disk", m.System}} {
 		if f.path == "" {
 			return fmt.Errorf("no %s given (build it with `make guest`)", f.what)
 		}

@@ -43,11 +43,15 @@ func TestCheckMachineAndParams(t *testing.T) {
 	k, i := filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
 	os.WriteFile(k, nil, 0o644)
 	os.WriteFile(i, nil, 0o644)
+	os.WriteFile(filepath.Join(dir, SystemDisk), nil, 0o644)
 	m := &Machine{CPUs: 1, MemoryMiB: 512, DiskGiB: 1, Kernel: k, Initrd: i,
 		EngineArgs: []string{"--insecure-registry=10.0.2.2:5000", "--log-level=debug"},
 		Shares:     []Share{{Tag: "home", HostPath: dir, GuestPath: "/home/me"}, {Tag: "ro", HostPath: dir, GuestPath: "/x", ReadOnly: true}}}
 	if err := CheckMachine(m); err != nil {
 		t.Fatal(err)
+	}
+	if m.System != filepath.Join(dir, SystemDisk) {
+		t.Errorf("system disk %q, want the one next to the initrd", m.System)
 	}
 	got, err := GuestParams(m, "debug")
 	want := []string{"berth.engine=--insecure-registry=10.0.2.2:5000,--log-level=debug", "berth.log=debug",
@@ -57,6 +61,7 @@ func TestCheckMachineAndParams(t *testing.T) {
 	}
 	for _, bad := range []func(m *Machine){
 		func(m *Machine) { m.Kernel = filepath.Join(dir, "missing") },
+		func(m *Machine) { m.System = filepath.Join(dir, "missing") },
 		func(m *Machine) { m.MemoryMiB = 64 },
 		func(m *Machine) { m.Shares[0].Tag = "a tag" },
 		func(m *Machine) { m.Shares[0].GuestPath = "/a b" },

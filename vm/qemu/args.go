@@ -11,6 +11,13 @@ import (
 	"github.com/berth-dev/berth/vm/driver"
 )
 
+// The guest's disks: the data disk and the read-only system disk, NVMe
+// namespaces 1 and 2 of the one controller.
+const (
+	dataDev   = "/dev/nvme0n1"
+	systemDev = "/dev/nvme0n2"
+)
+
 // Files in the machine's state dir.
 const (
 	qmpSock    = "qmp.sock"
@@ -59,6 +66,7 @@ func buildArgs(m *driver.Machine, c qemuConfig) ([]string, error) {
 		return nil, err
 	}
 	cmdline := append(kernelArgs(c.arch), params...)
+	cmdline = append(cmdline, "berth.disk="+dataDev, "berth.sys="+systemDev)
 	cmdline = append(cmdline, c.extra...)
 	if c.probe {
 		cmdline = append(cmdline, "berth.probe=1")
@@ -101,7 +109,13 @@ func buildArgs(m *driver.Machine, c qemuConfig) ([]string, error) {
 	args = append(args,
 		"-chardev", "file,id=console,path="+filepath.Join(c.stateDir, driver.ConsoleLog)+",append=on",
 		"-serial", "chardev:console",
-		"-drive", "file="+filepath.Join(c.stateDir, driver.DataDisk)+",if=virtio,format=raw,discard=unmap,detect-zeroes=unmap,aio=threads",
+		// The disks are NVMe namespaces: the guest kernel has NVMe built in,
+		// so neither waits for a module (virtio-blk is one).
+		"-drive", "file="+filepath.Join(c.stateDir, driver.DataDisk)+",if=none,id=data,format=raw,discard=unmap,detect-zeroes=unmap,aio=threads",
+		"-drive", "file="+m.System+",if=none,id=system,format=raw,readonly=on,aio=threads",
+		"-device", "nvme,id=nvme0,serial=berth",
+		"-device", "nvme-ns,bus=nvme0,drive=data,nsid=1",
+		"-device", "nvme-ns,bus=nvme0,drive=system,nsid=2",
 		"-netdev", "user,id=net0",
 		"-device", "virtio-net-pci,netdev=net0",
 		"-chardev", "socket,id=agent,path="+filepath.Join(c.stateDir, agentSock)+",server=on,wait=off",

@@ -28,7 +28,7 @@ func machine(t *testing.T, engineArgs ...string) *driver.Machine {
 }
 
 func TestBuildArgs(t *testing.T) {
-	m := &driver.Machine{Name: "x", CPUs: 2, MemoryMiB: 512, Kernel: "/k", Initrd: "/i", StateDir: "/s",
+	m := &driver.Machine{Name: "x", CPUs: 2, MemoryMiB: 512, Kernel: "/k", Initrd: "/i", System: "/sys.img", StateDir: "/s",
 		EngineArgs: []string{"--insecure-registry=10.0.2.2:5000"}}
 	m.Shares = []driver.Share{{Tag: "home", HostPath: "/home/u", GuestPath: "/home/u"}, {Tag: "ro", HostPath: "/x", GuestPath: "/y", ReadOnly: true}}
 	args, err := buildArgs(m, qemuConfig{arch: "amd64", accel: "tcg", stateDir: "/s", vsockCID: 7, fsSockets: []string{"/s/fs0.sock", "/s/fs1.sock"}})
@@ -38,7 +38,8 @@ func TestBuildArgs(t *testing.T) {
 	line := strings.Join(args, " ")
 	for _, want := range []string{"-M q35", "-accel tcg", "-cpu max,-erms", "-no-reboot", "-kernel /k", "-initrd /i",
 		"berth.engine=--insecure-registry=10.0.2.2:5000", "panic=-1", "name=berth.agent",
-		"path=/s/agent.sock,server=on,wait=off", "-qmp unix:/s/qmp.sock", "file=/s/data.img,if=virtio",
+		"path=/s/agent.sock,server=on,wait=off", "-qmp unix:/s/qmp.sock", "file=/s/data.img,if=none,id=data", "file=/sys.img,if=none,id=system,format=raw,readonly=on",
+		"nvme-ns,bus=nvme0,drive=data,nsid=1", "nvme-ns,bus=nvme0,drive=system,nsid=2", "berth.disk=/dev/nvme0n1 berth.sys=/dev/nvme0n2",
 		"path=/s/console.log,append=on", "vhost-vsock-pci,guest-cid=7", "virtio-balloon-pci,free-page-reporting=on",
 		"berth.share=home:/home/u berth.share=ro:/y:ro", "memory-backend-memfd,id=mem,size=512M,share=on",
 		"socket,id=fs1,path=/s/fs1.sock", "vhost-user-fs-pci,queue-size=1024,chardev=fs1,tag=ro"} {

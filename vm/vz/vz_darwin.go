@@ -227,7 +227,17 @@ func (d *Driver) configure(m *driver.Machine) (*vz.VirtualMachineConfiguration, 
 	if err != nil {
 		return nil, fmt.Errorf("data disk: %w", err)
 	}
-	cfg.SetStorageDevicesVirtualMachineConfiguration([]vz.StorageDeviceConfiguration{disk})
+	// The system disk, read-only, is the second (/dev/vdb: berth.sys's
+	// default).
+	sysAtt, err := vz.NewDiskImageStorageDeviceAttachment(m.System, true)
+	if err != nil {
+		return nil, fmt.Errorf("system disk: %w", err)
+	}
+	sysDisk, err := vz.NewVirtioBlockDeviceConfiguration(sysAtt)
+	if err != nil {
+		return nil, fmt.Errorf("system disk: %w", err)
+	}
+	cfg.SetStorageDevicesVirtualMachineConfiguration([]vz.StorageDeviceConfiguration{disk, sysDisk})
 
 	nat, err := vz.NewNATNetworkDeviceAttachment()
 	if err != nil {
