@@ -17,6 +17,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/app/config"
 	"github.com/berth-dev/berth/app/hostagent"
@@ -149,13 +150,38 @@ func startMachine(cmd *cobra.Command, env *Env, f *sizeFlags, restart bool) erro
 	if st.State == hostapi.Running && changed && !restart {
 		fmt.Fprintln(env.Stderr, "Settings saved; they apply when the machine restarts (berth restart).")
 	}
+	var progress *bootProgress
 	if st.State != hostapi.Running || restart {
 		fmt.Fprintf(env.Stderr, "Starting Berth (%s, %d CPUs, %d MiB memory, %d GiB disk)…\n", driverName(s.Driver, st.Driver), s.CPUs, s.MemoryMiB, s.DiskGiB)
+		if f, ok := env.Stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			progress = newBootProgress(env.Stderr)
+		}
+	}
+	var stopProgress func()
+	if progress != nil {
+		pctx, cancel := context.WithCancel(ctx)
+		events, err := c.Events(pctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for err == nil {
+				ev, ok := <-events
+				if !ok {
+					return
+				}
+				progress.update(ev)
+			}
+		}()
+		stopProgress = func() { cancel(); <-done }
 	}
 	if restart {
 		st, err = c.Restart(ctx)
 	} else {
 		st, err = c.Start(ctx)
+	}
+	if stopProgress != nil {
+		stopProgress()
+		progress.done(st)
 	}
 	if err != nil {
 		return fmt.Errorf("%w (logs: berth logs hostd, berth logs console)", err)

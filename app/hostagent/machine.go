@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-dev/berth/app/config"
 	"github.com/berth-dev/berth/app/hostagent/hostapi"
+	"github.com/berth-dev/berth/guest-agent/control"
 	"github.com/berth-dev/berth/vm/driver"
 	"github.com/berth-dev/berth/vm/transport"
 )
@@ -115,6 +116,7 @@ func (a *Agent) beginBoot(delay time.Duration, restart bool) *boot {
 	}
 	a.gen++
 	gen := a.gen
+	a.st.Boot = nil
 	a.setState(hostapi.Starting, a.st.Error)
 	go a.runBoot(ctx, b, gen, delay)
 	return b
@@ -196,6 +198,16 @@ func (a *Agent) bootMachine(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The start's phases go to the status as they come.
+	clock := &driver.BootClock{}
+	clock.OnChange = func() {
+		phases := bootPhases(clock.Phases(time.Now()))
+		a.mu.Lock()
+		a.st.Boot = phases
+		a.publishLocked()
+		a.mu.Unlock()
+	}
+	m.Boot = clock
 	rotateLog(consoleLog(m.StateDir), 8<<20)
 	t0 := time.Now()
 	a.log.Info("starting the machine", "driver", name, "cpus", m.CPUs, "memoryMiB", m.MemoryMiB, "diskGiB", m.DiskGiB, "shares", len(m.Shares))
@@ -205,21 +217,32 @@ func (a *Agent) bootMachine(ctx context.Context) error {
 	info := drv.Info()
 	a.log.Info("machine running", "driver", name, "accel", info.Accel, "took", time.Since(t0).Round(time.Millisecond))
 
-	if !info.HostPorts {
-		a.waitGuestBoot(ctx, drv)
-	}
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ver, verr := engineVersion(vctx, drv)
-	if verr != nil {
-		a.log.Warn("engine version", "err", verr)
+	type version struct {
+		v   string
+		err error
 	}
-	h, herr := a.guestHealth(vctx, drv)
+	verc := make(chan version, 1)
+	go func() {
+		v, err := engineVersion(vctx, drv)
+		verc <- version{v, err}
+	}()
+	var h control.Health
+	herr := errors.New("no guest")
+	if !info.HostPorts {
+		h, herr = a.waitGuestBoot(ctx, drv, clock)
+	}
+	ver := <-verc
+	if ver.err != nil {
+		a.log.Warn("engine version", "err", ver.err)
+	}
 	ds, _ := drv.Status(vctx)
+	clock.Ready(time.Now())
 	a.mu.Lock()
 	a.booted = s
 	a.st.MachinePID = ds.PID
-	a.st.Accel, a.st.EngineVersion = info.Accel, ver
+	a.st.Accel, a.st.EngineVersion = info.Accel, ver.v
 	a.st.Kernel, a.st.AgentVersion, a.st.DiskUsedBytes = "", "", 0
 	if herr == nil {
 		a.st.Kernel, a.st.AgentVersion, a.st.DiskUsedBytes = h.KernelVersion, h.AgentVersion, int64(h.Disk.UsedBytes)
@@ -228,26 +251,44 @@ func (a *Agent) bootMachine(ctx context.Context) error {
 	return nil
 }
 
+// bootPhases puts a start's phases in the status's form.
+func bootPhases(ps []driver.BootPhase) []hostapi.BootPhase {
+	out := make([]hostapi.BootPhase, 0, len(ps))
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	for _, p := range ps {
+		out = append(out, hostapi.BootPhase{Name: p.Name, StartMS: ms(p.Start), EndMS: ms(p.End), Running: p.Running})
+	}
+	return out
+}
+
 // waitGuestBoot waits until the guest's network is up and its shared
 // folders are mounted: the engine answers before that, but `docker pull`
-// and `docker run -v` right after `berth start` must work.
-func (a *Agent) waitGuestBoot(ctx context.Context, drv driver.Driver) {
+// and `docker run -v` right after `berth start` must work. It returns the
+// guest's last health report.
+func (a *Agent) waitGuestBoot(ctx context.Context, drv driver.Driver, clock *driver.BootClock) (control.Health, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
+		sent := time.Now()
 		h, err := a.guestHealth(ctx, drv)
+		if err == nil {
+			clock.Guest(h, sent, time.Now())
+		}
 		if err == nil && !h.SharesPending && !h.NetworkPending {
 			for _, sh := range h.Shares {
 				if !sh.Mounted {
 					a.log.Warn("shared folder not mounted", "folder", sh.Path, "err", sh.Error)
 				}
 			}
-			return
+			return h, nil
 		}
 		select {
 		case <-ctx.Done():
 			a.log.Warn("the guest did not finish booting (network, shared folders)", "err", err)
-			return
+			if err == nil {
+				err = ctx.Err()
+			}
+			return h, err
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/guest-agent/control"
 	"github.com/berth-dev/berth/vm/transport"
 )
 
@@ -57,6 +58,9 @@ type Machine struct {
 	// Rootfs is the guest's root filesystem as a tar (WSL imports it as a
 	// distro; make guest writes wsl-rootfs.tar.gz).
 	Rootfs string
+	// Boot, if set, hears the start's phases (VM drivers): the host shows
+	// them while the machine starts, the benchmarks split the boot with them.
+	Boot *BootClock
 }
 
 // Share is a host folder visible in the guest.
@@ -163,12 +167,34 @@ var ErrEnded = errors.New("machine ended")
 func WaitEngine(ctx context.Context, d interface {
 	DialGuest(ctx context.Context, port uint32) (net.Conn, error)
 }, ended <-chan struct{}, try, every time.Duration) error {
+	return WaitEngineBoot(ctx, d, ended, try, every, nil)
+}
+
+// WaitEngineBoot is WaitEngine for a VM whose PID 1 serves the control
+// API: while the engine does not answer, it asks the guest how its boot
+// goes (at most every 100 ms) and tells clock, which also hears the
+// engine's first answer.
+func WaitEngineBoot(ctx context.Context, d interface {
+	DialGuest(ctx context.Context, port uint32) (net.Conn, error)
+}, ended <-chan struct{}, try, every time.Duration, clock *BootClock) error {
+	cc := &control.Client{Dial: func(ctx context.Context) (net.Conn, error) { return d.DialGuest(ctx, transport.PortControl) }}
+	var asked time.Time
 	for {
 		pctx, cancel := context.WithTimeout(ctx, try)
 		err := PingEngine(pctx, d)
 		cancel()
 		if err == nil {
+			clock.Connected(time.Now())
 			return nil
+		}
+		if clock != nil && time.Since(asked) >= 100*time.Millisecond {
+			asked = time.Now()
+			hctx, cancel := context.WithTimeout(ctx, try)
+			h, herr := cc.Health(hctx)
+			cancel()
+			if herr == nil {
+				clock.Guest(h, asked, time.Now())
+			}
 		}
 		select {
 		case <-ended:

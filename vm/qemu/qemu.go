@@ -149,6 +149,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 		return fmt.Errorf("run %s: %w", bin, err)
 	}
 	bindToOwner(cmd.Process)
+	m.Boot.Began(t0)
 	done := make(chan struct{})
 	mux := transport.NewSerialMux(filepath.Join(m.StateDir, agentSock), d.log)
 	d.mu.Lock()
@@ -184,15 +185,19 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 		return err
 	}
 	d.log.Debug("QMP connected", "since_start", time.Since(t0))
-	if err := driver.WaitEngine(sctx, d, nil, 5*time.Second, 20*time.Millisecond); err != nil {
+	if err := driver.WaitEngineBoot(sctx, d, nil, 5*time.Second, 20*time.Millisecond, m.Boot); err != nil {
 		return err
 	}
 	ready := time.Since(t0)
-	// The guest clock starts from the RTC (whole seconds); set it exactly.
-	cc := d.Control()
-	if err := cc.SetTime(sctx, time.Now()); err != nil {
-		d.log.Warn("set guest clock", "err", err)
-	}
+	// The guest clock starts from the RTC (whole seconds): set exactly,
+	// off the start's path.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Control().SetTime(ctx, time.Now()); err != nil {
+			d.log.Warn("set guest clock", "err", err)
+		}
+	}()
 	d.life.SetRunning(run)
 	d.log.Info("machine ready", "machine", m.Name, "accel", accel, "took", ready.Round(time.Millisecond))
 	return nil

@@ -87,6 +87,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 		return err
 	}
 	t0 := time.Now()
+	m.Boot.Began(t0)
 	vm, resumed, err := d.boot(cfg, m)
 	if err != nil {
 		return err
@@ -107,7 +108,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 
 	sctx, cancel := d.life.UntilEnd(ctx, done)
 	defer cancel()
-	if err := driver.WaitEngine(sctx, d, nil, 5*time.Second, 20*time.Millisecond); err != nil {
+	if err := driver.WaitEngineBoot(sctx, d, nil, 5*time.Second, 20*time.Millisecond, m.Boot); err != nil {
 		return fmt.Errorf("%w; see %s", err, filepath.Join(m.StateDir, driver.ConsoleLog))
 	}
 	// A booted guest's clock starts from the RTC in whole seconds; a

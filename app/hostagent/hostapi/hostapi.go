@@ -59,6 +59,56 @@ type Status struct {
 	Error         string    `json:"error,omitempty"`        // why the state is Error, or the last crash
 	// Ports are the published ports hostd forwards from the host.
 	Ports []ForwardedPort `json:"ports,omitempty"`
+	// Boot is the last start, phase by phase: filled as it goes (the CLI
+	// and the window show it while starting), complete once running.
+	Boot []BootPhase `json:"boot,omitempty"`
+}
+
+// BootPhase is one phase of a start. Phases overlap (the engine's process
+// starts while the data disk mounts); times are since the start began.
+type BootPhase struct {
+	Name    string  `json:"name"` // see PhaseLabel
+	StartMS float64 `json:"startMs"`
+	EndMS   float64 `json:"endMs"` // while running: when last reported
+	Running bool    `json:"running,omitempty"`
+}
+
+// Took is how long p lasted (so far).
+func (p BootPhase) Took() time.Duration {
+	return time.Duration((p.EndMS - p.StartMS) * float64(time.Millisecond))
+}
+
+// PhaseLabel says what a phase of the start is, for people.
+func PhaseLabel(name string) string {
+	switch name {
+	case "vm":
+		return "Starting the virtual machine"
+	case "kernel":
+		return "Booting Linux"
+	case "initrd":
+		return "Unpacking the initramfs"
+	case "init":
+		return "Starting berth-init"
+	case "modules":
+		return "Loading drivers"
+	case "system":
+		return "Mounting the system disk"
+	case "disk":
+		return "Mounting the data disk"
+	case "engine-start":
+		return "Starting the engine"
+	case "engine-open":
+		return "Opening the engine's state"
+	case "network":
+		return "Bringing up the network"
+	case "shares":
+		return "Mounting shared folders"
+	case "connect":
+		return "Connecting to the engine"
+	case "ready":
+		return "Checking the machine"
+	}
+	return name
 }
 
 // ForwardedPort is one published container port forwarded by hostd.
