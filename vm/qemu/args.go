@@ -57,6 +57,9 @@ type qemuConfig struct {
 	probe    bool
 	// fsSockets are the virtiofsd sockets, one per m.Shares entry.
 	fsSockets []string
+	// floor replaces the initramfs with this one and the console with
+	// QEMU's stdout (Floor).
+	floor string
 }
 
 // buildArgs returns QEMU's command line for m.
@@ -96,19 +99,24 @@ func buildArgs(m *driver.Machine, c qemuConfig) ([]string, error) {
 	} else {
 		args = append(args, "-cpu", "host")
 	}
+	initrd, console := m.Initrd, []string{
+		"-chardev", "file,id=console,path=" + filepath.Join(c.stateDir, driver.ConsoleLog) + ",append=on",
+		"-serial", "chardev:console"}
+	if c.floor != "" {
+		initrd, console = c.floor, []string{"-serial", "stdio"}
+	}
 	args = append(args,
 		"-m", fmt.Sprintf("%d", m.MemoryMiB),
 		"-smp", fmt.Sprintf("%d", m.CPUs),
-		"-kernel", m.Kernel, "-initrd", m.Initrd,
+		"-kernel", m.Kernel, "-initrd", initrd,
 		"-append", strings.Join(cmdline, " "),
 		"-device", "virtio-rng-pci",
 	)
 	if c.probe {
 		return append(args, "-serial", "stdio"), nil
 	}
+	args = append(args, console...)
 	args = append(args,
-		"-chardev", "file,id=console,path="+filepath.Join(c.stateDir, driver.ConsoleLog)+",append=on",
-		"-serial", "chardev:console",
 		// The disks are NVMe namespaces: the guest kernel has NVMe built in,
 		// so neither waits for a module (virtio-blk is one).
 		"-drive", "file="+filepath.Join(c.stateDir, driver.DataDisk)+",if=none,id=data,format=raw,discard=unmap,detect-zeroes=unmap,aio=threads",
