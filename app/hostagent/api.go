@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/http/pprof"
 	"os"
 	"reflect"
 	"runtime"
@@ -70,6 +71,10 @@ func (a *Agent) handler() http.Handler {
 	mux.Handle("POST /shell", shell)
 	mux.Handle("POST /shell/{id}/resize", shell)
 	mux.Handle("GET /shell/{id}/exit", shell)
+	// CPU profiles, for docs/benchmarks.md: hostd's own, and the guest's
+	// PID 1 (its channel end, the dial service of published ports).
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.Handle("GET /guest/debug/pprof/profile", http.StripPrefix("/guest", shell))
 	return mux
 }
 

@@ -12,6 +12,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/pprof"
+	"strconv"
 	"time"
 )
 
@@ -166,10 +168,32 @@ func Handler(m Machine) http.Handler {
 		}
 		reply(w, http.StatusOK, Trimmed{Bytes: n})
 	})
+	mux.HandleFunc("GET /debug/pprof/profile", cpuProfile)
 	if sh, ok := m.(Shells); ok {
 		registerShell(mux, sh)
 	}
 	return mux
+}
+
+// cpuProfile answers a CPU profile of this process (pprof's format) over
+// ?seconds=N (default 10, at most 120).
+func cpuProfile(w http.ResponseWriter, r *http.Request) {
+	sec, err := strconv.Atoi(r.URL.Query().Get("seconds"))
+	if err != nil || sec <= 0 {
+		sec = 10
+	}
+	var buf bytes.Buffer
+	if err := pprof.StartCPUProfile(&buf); err != nil {
+		replyErr(w, http.StatusConflict, err)
+		return
+	}
+	select {
+	case <-time.After(time.Duration(min(sec, 120)) * time.Second):
+	case <-r.Context().Done():
+	}
+	pprof.StopCPUProfile()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(buf.Bytes())
 }
 
 type errorBody struct {

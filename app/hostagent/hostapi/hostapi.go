@@ -18,6 +18,8 @@
 //	                               terminal in the VM (X-Berth-Shell: ID)
 //	POST /shell/{id}/resize?rows=R&cols=C   → 204
 //	GET  /shell/{id}/exit          → {"exitCode": N} once the shell ended
+//	GET  /debug/pprof/profile?seconds=N        → hostd's CPU profile (pprof)
+//	GET  /guest/debug/pprof/profile?seconds=N  → the guest PID 1's
 //
 // Errors are {"message": "...", "fields": [...]} with a 4xx/5xx status.
 package hostapi
