@@ -33,8 +33,12 @@ type Config struct {
 	// (berth.engine=--insecure-registry=10.0.2.2:5000,--log-level=debug).
 	EngineArgs []string
 	// Port is the name of the virtio-serial port to the host (berth.port).
-	Port     string
-	LogLevel string // berth.log=debug
+	Port string
+	// PrivateVsock: the vsock device reaches only the process that runs
+	// the machine (berth.vsock=private, Apple Virtualization), so vsock
+	// connections need no channel key (transport.GuestMux).
+	PrivateVsock bool
+	LogLevel     string // berth.log=debug
 	// Shares are host folders to mount with virtiofs
 	// (berth.share=TAG:/guest/path[:ro], repeatable).
 	Shares []Share
@@ -112,6 +116,11 @@ func ParseCmdline(cmdline string) (Config, error) {
 			c.EngineArgs = strings.Split(v, ",")
 		case "berth.port":
 			c.Port = v
+		case "berth.vsock":
+			if v != "private" {
+				err = fmt.Errorf("want private")
+			}
+			c.PrivateVsock = true
 		case "berth.log":
 			c.LogLevel = v
 		case "berth.share":

@@ -23,15 +23,15 @@ func TestParseCmdline(t *testing.T) {
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)
 	}
-	c, err = ParseCmdline("console=hvc0 berth.ip=dhcp berth.rosetta=rosetta")
-	if err != nil || !c.DHCP || c.Rosetta != "rosetta" {
+	c, err = ParseCmdline("console=hvc0 berth.ip=dhcp berth.rosetta=rosetta berth.vsock=private")
+	if err != nil || !c.DHCP || c.Rosetta != "rosetta" || !c.PrivateVsock {
 		t.Fatalf("dhcp and rosetta: %+v %v", c, err)
 	}
 	if c, _ := ParseCmdline("console=ttyS0"); !reflect.DeepEqual(c, DefaultConfig()) {
 		t.Fatalf("defaults: %+v", c)
 	}
 	for _, bad := range []string{"berth.ip=10.0.2.15", "berth.gw=nope", "berth.disk=vda", "berth.sys=vdb", "berth.dns=1.1.1.1,x", "berth.unknown=1",
-		"berth.share=home", "berth.share=:/x", "berth.share=t:rel", "berth.share=t:/x:rw", "berth.rosetta=", "berth.rosetta=a/b"} {
+		"berth.share=home", "berth.share=:/x", "berth.share=t:rel", "berth.share=t:/x:rw", "berth.rosetta=", "berth.rosetta=a/b", "berth.vsock=open"} {
 		if _, err := ParseCmdline(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -376,7 +376,7 @@ func (p *Init) serveControl() error {
 // serveHost serves the host's channel: vsock when the VM has a vsock
 // device, else the virtio-serial port named cfg.Port.
 func (p *Init) serveHost() {
-	g := &transport.GuestMux{Log: p.log, Routes: transport.Routes{
+	g := &transport.GuestMux{Log: p.log, PrivateVsock: p.cfg.PrivateVsock, Routes: transport.Routes{
 		transport.PortEngine:  "unix://" + engineSocket,
 		transport.PortControl: "unix://" + controlSocket,
 	}, Handlers: map[uint32]func(net.Conn){

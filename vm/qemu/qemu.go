@@ -382,9 +382,31 @@ func (d *Driver) DialGuest(ctx context.Context, port uint32) (net.Conn, error) {
 		return nil, fmt.Errorf("dial guest port %d: %w", port, driver.ErrNotRunning)
 	}
 	if cid != 0 {
-		return transport.Dial(ctx, fmt.Sprintf("vsock://%d:%d", cid, port))
+		return dialVsock(ctx, mux, cid, port)
 	}
 	return mux.DialGuest(ctx, port)
+}
+
+// dialVsock connects to a guest port over vsock, which any local user can
+// dial: the guest serves a connection only once it began with the channel
+// key, which the virtio-serial session handed over (so one is made first).
+func dialVsock(ctx context.Context, mux *transport.SerialMux, cid, port uint32) (net.Conn, error) {
+	if err := mux.Ready(ctx); err != nil {
+		return nil, fmt.Errorf("dial guest port %d: %w", port, err)
+	}
+	c, err := transport.Dial(ctx, fmt.Sprintf("vsock://%d:%d", cid, port))
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetWriteDeadline(dl)
+	}
+	if _, err := c.Write(mux.Key()); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("dial guest port %d over vsock: %w", port, err)
+	}
+	c.SetWriteDeadline(time.Time{})
+	return c, nil
 }
 
 // Control is a client of the guest's control API.

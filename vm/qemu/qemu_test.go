@@ -1,16 +1,26 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/guest-agent/control"
 	"github.com/berth-dev/berth/internal/testkit"
 	"github.com/berth-dev/berth/vm/driver"
 	"github.com/berth-dev/berth/vm/driver/drivertest"
@@ -89,7 +99,8 @@ func TestEndToEnd(t *testing.T) {
 	shared := t.TempDir()
 	os.WriteFile(filepath.Join(shared, "hello.txt"), []byte("from the host\n"), 0o644)
 	m.Shares = []driver.Share{{Tag: "e2e", HostPath: shared, GuestPath: shared}}
-	d := New(nil)
+	var hostLog syncBuffer
+	d := New(slog.New(slog.NewTextHandler(&hostLog, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() {
 		d.Stop(context.Background(), true)
 		if t.Failed() {
@@ -139,6 +150,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("guest clock off by %v", skew)
 	}
 	t.Logf("guest: kernel %s, boot to engine %v, disk %d MiB", h.KernelVersion, time.Duration(h.BootTime), h.Disk.SizeBytes>>20)
+	checkKeySecret(t, d, m, &hostLog)
 
 	// Images bundled in the initramfs (make guest GUEST_IMAGES=…, bin/hello.tar
 	// by default) are loaded on first boot.
@@ -211,6 +223,109 @@ func TestEndToEnd(t *testing.T) {
 	if err := d.Stop(ctx, false); err != nil {
 		t.Fatalf("graceful stop: %v", err)
 	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.b.Bytes()...)
+}
+
+// checkKeySecret: the channel key (which opens the guest's engine and
+// control ports over vsock) is in no argument, environment, log or file on
+// the host, and in the guest nowhere a process or a container could read
+// it: not the kernel's command line, no process's arguments or environment,
+// no file in /etc, /run, /tmp or on the data disk.
+func checkKeySecret(t *testing.T, d *Driver, m *driver.Machine, hostLog *syncBuffer) {
+	t.Helper()
+	d.mu.Lock()
+	key, pid := d.mux.Key(), d.pid
+	d.mu.Unlock()
+	hexKey := hex.EncodeToString(key)
+	leaks := func(b []byte) bool { return bytes.Contains(b, key) || bytes.Contains(b, []byte(hexKey)) }
+	for _, f := range []string{fmt.Sprintf("/proc/%d/cmdline", pid), fmt.Sprintf("/proc/%d/environ", pid)} {
+		if b, err := os.ReadFile(f); err != nil || leaks(b) {
+			t.Errorf("QEMU's %s has the key (or cannot be read: %v)", filepath.Base(f), err)
+		}
+	}
+	if leaks(hostLog.Bytes()) {
+		t.Error("the driver logged the key")
+	}
+	filepath.WalkDir(m.StateDir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return nil
+		}
+		if found, err := fileHas(p, key, []byte(hexKey)); err != nil || found {
+			t.Errorf("%s has the key (or cannot be read: %v)", p, err)
+		}
+		return nil
+	})
+	// In the guest, the key comes on stdin into a file no scan reads.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, _, err := d.Control().Shell(ctx, control.ShellOptions{Plain: true, Cmd: []string{"sh", "-c",
+		`cat > /dev/shm/k; grep -rlF -f /dev/shm/k /proc/cmdline /etc /run /tmp /data /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null; rm /dev/shm/k; echo scanned`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, hexKey+"\n")
+	c.(interface{ CloseWrite() error }).CloseWrite()
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	out, _ := io.ReadAll(c)
+	if strings.TrimSpace(string(out)) != "scanned" {
+		t.Errorf("the key is readable in the guest: %q", out)
+	}
+}
+
+// fileHas tells whether the file at p holds any of forms, reading only the
+// data of a sparse file (the data disk).
+func fileHas(p string, forms ...[]byte) (bool, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < fi.Size(); {
+		data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+		if err != nil {
+			break // no data after off
+		}
+		hole, err := unix.Seek(int(f.Fd()), data, unix.SEEK_HOLE)
+		if err != nil {
+			return false, err
+		}
+		for pos := data; pos < hole; pos += int64(len(buf)) - 64 { // chunks overlap by 64 bytes
+			n, err := f.ReadAt(buf, pos)
+			for _, form := range forms {
+				if bytes.Contains(buf[:n], form) {
+					return true, nil
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		off = hole
+	}
+	return false, nil
 }
 
 // preloadsHello tells whether the guest image bundles hello.tar.

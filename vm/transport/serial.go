@@ -9,21 +9,31 @@ package transport
 // in flight. So every session starts with a line handshake that each side
 // finds by scanning, skipping whatever precedes it:
 //
-//	host  → guest  BERTH-RESET\n            (on connect: ends a stale guest session)
-//	guest → host   BERTH-HELLO <nonce>\n    (repeated until answered)
-//	host  → guest  BERTH-ACK <nonce>\n      (host sends nothing more until START)
-//	guest → host   BERTH-START <nonce>\n    (guest sends nothing but yamux after it)
+//	host  → guest  BERTH-RESET\n              (on connect: ends a stale guest session)
+//	guest → host   BERTH-HELLO <nonce>\n      (repeated until answered)
+//	host  → guest  BERTH-ACK <nonce> <key>\n  (host sends nothing more until START)
+//	guest → host   BERTH-START <nonce>\n      (guest sends nothing but yamux after it)
 //
 // Yamux follows on both sides. Each stream the host opens begins with the
-// guest port as 4 big-endian bytes; the guest answers one status byte (0:
-// connected, else a 2-byte length and an error message) and then relays the
-// stream to the local service for that port.
+// guest port as 4 big-endian bytes and the channel key (KeySize bytes);
+// the guest closes a stream whose key is not the session's, else answers
+// one status byte (0: connected, else a 2-byte length and an error message)
+// and then relays the stream to the local service for that port.
+//
+// The key is the host's, drawn at random for the machine's run (per boot:
+// QEMU does not outlive its host agent). It reaches the guest here, on a
+// channel only the user who started the machine can open (QEMU's chardev
+// socket, in the user's 0700 state directory), never on the kernel command
+// line, in an argument or in a file, and vsock connections (which any
+// local user can open where the host has vhost-vsock) must begin with it
+// too: see ServeVsock.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -59,16 +69,22 @@ func muxConfig() *yamux.Config {
 	return c
 }
 
-// readToken returns the next handshake token and its argument, skipping
-// anything else on the wire (stale session bytes, partial lines).
+// readToken returns the next handshake token and its first argument (the
+// rest in more), skipping anything else on the wire (stale session bytes,
+// partial lines).
 func readToken(br *bufio.Reader) (tok, arg string, err error) {
+	tok, arg, _, err = readToken3(br)
+	return tok, arg, err
+}
+
+func readToken3(br *bufio.Reader) (tok, arg, more string, err error) {
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
 		if err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 		i := bytes.LastIndex(line, []byte("BERTH-"))
 		if i < 0 {
@@ -77,19 +93,33 @@ func readToken(br *bufio.Reader) (tok, arg string, err error) {
 		f := bytes.Fields(line[i:])
 		switch len(f) {
 		case 1:
-			return string(f[0]), "", nil
+			return string(f[0]), "", "", nil
 		case 2:
-			return string(f[0]), string(f[1]), nil
+			return string(f[0]), string(f[1]), "", nil
+		case 3:
+			return string(f[0]), string(f[1]), string(f[2]), nil
 		}
 	}
 }
 
-func writeToken(w io.Writer, tok, arg string) error {
-	if arg != "" {
-		tok += " " + arg
+func writeToken(w io.Writer, tok string, args ...string) error {
+	for _, a := range args {
+		tok += " " + a
 	}
 	_, err := io.WriteString(w, tok+"\n")
 	return err
+}
+
+// KeySize is the length of the channel key.
+const KeySize = 32
+
+// NewKey draws a channel key.
+func NewKey() []byte {
+	k := make([]byte, KeySize)
+	if _, err := rand.Read(k); err != nil {
+		panic("transport: no randomness for the channel key: " + err.Error())
+	}
+	return k
 }
 
 // bufConn reads through the reader that did the handshake (it may hold the
@@ -111,6 +141,8 @@ type SerialMux struct {
 	Path string
 	Log  *slog.Logger
 
+	key []byte // the channel key, handed over at every session's start
+
 	sem  chan struct{} // one session setup at a time
 	mu   sync.Mutex    // guards sess, conn, closed
 	sess *yamux.Session
@@ -123,7 +155,18 @@ func NewSerialMux(path string, log *slog.Logger) *SerialMux {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &SerialMux{Path: path, Log: log, sem: make(chan struct{}, 1)}
+	return &SerialMux{Path: path, Log: log, key: NewKey(), sem: make(chan struct{}, 1)}
+}
+
+// Key is the channel key: every stream, and every vsock connection to the
+// guest, begins with it.
+func (m *SerialMux) Key() []byte { return m.key }
+
+// Ready makes sure a session is up (the guest has the key), waiting for the
+// guest agent within ctx.
+func (m *SerialMux) Ready(ctx context.Context) error {
+	_, err := m.session(ctx)
+	return err
 }
 
 // DialGuest opens a connection to the guest service on port.
@@ -135,7 +178,7 @@ func (m *SerialMux) DialGuest(ctx context.Context, port uint32) (net.Conn, error
 		}
 		st, err := sess.OpenStream()
 		if err == nil {
-			if err = openStream(ctx, st, port); err != nil {
+			if err = openStream(ctx, st, port, m.key); err != nil {
 				st.Close()
 			}
 		}
@@ -259,7 +302,7 @@ func (m *SerialMux) connect(ctx context.Context) (net.Conn, *bufio.Reader, error
 		return nil, nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	br, err := hostHandshake(conn)
+	br, err := hostHandshake(conn, m.key)
 	if !stop() && err == nil {
 		err = context.Cause(ctx)
 	}
@@ -270,8 +313,8 @@ func (m *SerialMux) connect(ctx context.Context) (net.Conn, *bufio.Reader, error
 	return conn, br, nil
 }
 
-func hostHandshake(c net.Conn) (*bufio.Reader, error) {
-	if err := writeToken(c, tokReset, ""); err != nil {
+func hostHandshake(c net.Conn, key []byte) (*bufio.Reader, error) {
+	if err := writeToken(c, tokReset); err != nil {
 		return nil, fmt.Errorf("guest channel handshake: %w", err)
 	}
 	br := bufio.NewReaderSize(c, 64<<10)
@@ -285,7 +328,7 @@ func hostHandshake(c net.Conn) (*bufio.Reader, error) {
 		case tok == tokHello && arg != "" && arg != acked:
 			// Acked once: the guest's repeats of the same hello are skipped,
 			// an ACK that came after START would corrupt its yamux stream.
-			if err := writeToken(c, tokAck, arg); err != nil {
+			if err := writeToken(c, tokAck, arg, hex.EncodeToString(key)); err != nil {
 				return nil, fmt.Errorf("guest channel handshake: %w", err)
 			}
 			acked = arg
@@ -295,17 +338,17 @@ func hostHandshake(c net.Conn) (*bufio.Reader, error) {
 	}
 }
 
-// openStream sends the port header and reads the guest's answer.
-func openStream(ctx context.Context, st *yamux.Stream, port uint32) error {
+// openStream sends the stream's header (port, key) and reads the guest's
+// answer.
+func openStream(ctx context.Context, st *yamux.Stream, port uint32, key []byte) error {
 	if dl, ok := ctx.Deadline(); ok {
 		st.SetDeadline(dl)
 		defer st.SetDeadline(time.Time{})
 	}
 	stop := context.AfterFunc(ctx, func() { st.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], port)
-	if _, err := st.Write(hdr[:]); err != nil {
+	hdr := binary.BigEndian.AppendUint32(make([]byte, 0, 4+KeySize), port)
+	if _, err := st.Write(append(hdr, key...)); err != nil {
 		return err
 	}
 	var status [1]byte
@@ -337,11 +380,75 @@ func (c streamConn) CloseWrite() error { return c.Stream.Close() }
 
 // GuestMux serves the host's streams in the guest, relaying each to the
 // local address that Routes gives for its port, or handing it to the
-// in-process service Handlers gives (one relay less under emulation).
+// in-process service Handlers gives (one relay less under emulation). A
+// stream, or vsock connection, that does not begin with the channel key
+// (from the virtio-serial session's handshake) is closed before anything is
+// relayed.
 type GuestMux struct {
 	Routes   Routes
 	Handlers map[uint32]func(net.Conn)
 	Log      *slog.Logger
+	// PrivateVsock: the machine's vsock device reaches the process that
+	// runs the machine and nothing else (Apple's Virtualization framework),
+	// which then needs no key and has no virtio-serial port to hand one
+	// over. Otherwise (vhost-vsock, which every local user can dial)
+	// vsock connections must begin with the key.
+	PrivateVsock bool
+
+	keyMu  sync.Mutex
+	key    []byte
+	keySet chan struct{} // closed once a key is known
+
+	// Tests replace the vsock listener, its peers' context IDs and how
+	// long a connection waits for a key the guest does not have yet.
+	listenVsock func(port uint32) (net.Listener, error)
+	peerCID     func(net.Conn) (uint32, bool)
+	keyWait     time.Duration
+}
+
+// setKey takes the key of a new session.
+func (g *GuestMux) setKey(k []byte) {
+	g.keyMu.Lock()
+	defer g.keyMu.Unlock()
+	g.initKey()
+	first := g.key == nil
+	g.key = k
+	if first {
+		close(g.keySet)
+	}
+}
+
+func (g *GuestMux) initKey() {
+	if g.keySet == nil {
+		g.keySet = make(chan struct{})
+	}
+}
+
+// waitKey returns the channel key once one is known, or nil when ctx ends.
+func (g *GuestMux) waitKey(ctx context.Context) []byte {
+	g.keyMu.Lock()
+	g.initKey()
+	ch := g.keySet
+	g.keyMu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return nil
+	}
+	g.keyMu.Lock()
+	defer g.keyMu.Unlock()
+	return g.key
+}
+
+// checkKey reads KeySize bytes from c and tells whether they are the
+// channel key (compared in constant time).
+func (g *GuestMux) checkKey(ctx context.Context, c io.Reader) bool {
+	got := make([]byte, KeySize)
+	if _, err := io.ReadFull(c, got); err != nil {
+		return false
+	}
+	want := g.waitKey(ctx)
+	return want != nil && subtle.ConstantTimeCompare(got, want) == 1
 }
 
 // ServeSerial runs the guest end over the port that open returns (the
@@ -373,10 +480,11 @@ func (g *GuestMux) ServeSerial(ctx context.Context, open func() (io.ReadWriteClo
 }
 
 func (g *GuestMux) serveSession(ctx context.Context, port io.ReadWriteCloser) (up bool, err error) {
-	br, err := guestHandshake(ctx, port)
+	br, key, err := guestHandshake(ctx, port)
 	if err != nil {
 		return false, err
 	}
+	g.setKey(key)
 	sess, err := yamux.Server(bufConn{br, port}, muxConfig())
 	if err != nil {
 		return false, err
@@ -392,7 +500,7 @@ func (g *GuestMux) serveSession(ctx context.Context, port io.ReadWriteCloser) (u
 	}
 }
 
-func guestHandshake(ctx context.Context, port io.ReadWriteCloser) (*bufio.Reader, error) {
+func guestHandshake(ctx context.Context, port io.ReadWriteCloser) (*bufio.Reader, []byte, error) {
 	var b [8]byte
 	rand.Read(b[:])
 	nonce := hex.EncodeToString(b[:])
@@ -429,27 +537,40 @@ func guestHandshake(ctx context.Context, port io.ReadWriteCloser) (*bufio.Reader
 	defer stopHello()
 
 	br := bufio.NewReaderSize(port, 64<<10)
+	var key []byte
 	for {
-		tok, arg, err := readToken(br)
+		tok, arg, more, err := readToken3(br)
 		if err != nil {
-			return nil, fmt.Errorf("handshake: %w", err)
+			return nil, nil, fmt.Errorf("handshake: %w", err)
 		}
-		if tok == tokAck && arg == nonce {
+		if tok != tokAck || arg != nonce {
+			continue
+		}
+		if k, err := hex.DecodeString(more); err == nil && len(k) == KeySize {
+			key = k
 			break
 		}
 	}
 	stopHello()
 	<-helloDone
 	if err := writeToken(port, tokStart, nonce); err != nil {
-		return nil, fmt.Errorf("handshake: %w", err)
+		return nil, nil, fmt.Errorf("handshake: %w", err)
 	}
-	return br, nil
+	return br, key, nil
 }
 
 func (g *GuestMux) serveStream(ctx context.Context, st *yamux.Stream) {
 	st.SetDeadline(time.Now().Add(10 * time.Second))
 	var hdr [4]byte
 	if _, err := io.ReadFull(st, hdr[:]); err != nil {
+		st.Close()
+		return
+	}
+	kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ok := g.checkKey(kctx, st)
+	cancel()
+	if !ok {
+		g.log().Warn("guest channel: a stream without the key, closed")
 		st.Close()
 		return
 	}
@@ -512,9 +633,19 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// ServeVsock serves each route on its own vsock port (any CID) until ctx is
-// done: the channel where the host has vhost-vsock.
+// ServeVsock serves each route on its own vsock port until ctx is done:
+// the channel where the host has vhost-vsock. Only the host may connect
+// (context ID 2: not a container in this guest, not another guest), and,
+// unless PrivateVsock, each connection must begin with the channel key;
+// others are closed before anything is relayed.
 func (g *GuestMux) ServeVsock(ctx context.Context) error {
+	listen, peer := g.listenVsock, g.peerCID
+	if listen == nil {
+		listen = func(port uint32) (net.Listener, error) { return Listen(fmt.Sprintf("vsock://:%d", port)) }
+	}
+	if peer == nil {
+		peer = vsockPeer
+	}
 	var wg sync.WaitGroup
 	var errs []error
 	var mu sync.Mutex
@@ -526,7 +657,7 @@ func (g *GuestMux) ServeVsock(ctx context.Context) error {
 		ports[port] = true
 	}
 	for port := range ports {
-		l, err := Listen(fmt.Sprintf("vsock://:%d", port))
+		l, err := listen(port)
 		if err != nil {
 			return fmt.Errorf("serve vsock port %d: %w", port, err)
 		}
@@ -544,22 +675,45 @@ func (g *GuestMux) ServeVsock(ctx context.Context) error {
 					}
 					return
 				}
-				go func() {
-					if h := g.Handlers[port]; h != nil {
-						h(c)
-						return
-					}
-					local, err := g.dialLocal(ctx, port)
-					if err != nil {
-						g.log().Warn("vsock", "port", port, "err", err)
-						c.Close()
-						return
-					}
-					Splice(c, local)
-				}()
+				go g.serveVsockConn(ctx, c, port, peer)
 			}
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+func (g *GuestMux) serveVsockConn(ctx context.Context, c net.Conn, port uint32, peer func(net.Conn) (uint32, bool)) {
+	if cid, ok := peer(c); !ok || cid != hostCID {
+		g.log().Warn("vsock: a connection not from the host, closed", "port", port, "cid", cid)
+		c.Close()
+		return
+	}
+	if !g.PrivateVsock {
+		wait := g.keyWait
+		if wait == 0 {
+			wait = 10 * time.Second
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		kctx, cancel := context.WithTimeout(ctx, wait)
+		ok := g.checkKey(kctx, c)
+		cancel()
+		if !ok {
+			g.log().Warn("vsock: a connection without the key, closed", "port", port)
+			c.Close()
+			return
+		}
+		c.SetReadDeadline(time.Time{})
+	}
+	if h := g.Handlers[port]; h != nil {
+		h(c)
+		return
+	}
+	local, err := g.dialLocal(ctx, port)
+	if err != nil {
+		g.log().Warn("vsock", "port", port, "err", err)
+		c.Close()
+		return
+	}
+	Splice(c, local)
 }

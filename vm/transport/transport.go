@@ -82,6 +82,18 @@ func parse(addr string) (*url.URL, error) {
 
 const anyCID = ^uint32(0)
 
+// hostCID is the host's vsock context ID, as its guests see it.
+const hostCID = vsock.Host
+
+// vsockPeer is the context ID of a vsock connection's other end.
+func vsockPeer(c net.Conn) (uint32, bool) {
+	a, ok := c.RemoteAddr().(*vsock.Addr)
+	if !ok {
+		return 0, false
+	}
+	return a.ContextID, true
+}
+
 // vsockAddr parses the CID:PORT of a vsock URL; an empty CID (listen only)
 // means any.
 func vsockAddr(u *url.URL, listen bool) (cid, port uint32, err error) {

@@ -163,7 +163,9 @@ func (d *Driver) configure(m *driver.Machine) (*vz.VirtualMachineConfiguration, 
 	}
 	// hvc0 is the virtio console below; the NAT network hands out its
 	// addresses by DHCP; a panic ends the VM so the host sees it.
-	cmdline := append([]string{"console=hvc0", "quiet", "panic=-1", "berth.ip=dhcp"}, params...)
+	// The vsock device reaches this process alone: the guest's channel
+	// needs no key (transport.GuestMux.PrivateVsock).
+	cmdline := append([]string{"console=hvc0", "quiet", "panic=-1", "berth.ip=dhcp", "berth.vsock=private"}, params...)
 
 	var fsDevs []vz.DirectorySharingDeviceConfiguration
 	for _, sh := range m.Shares {
