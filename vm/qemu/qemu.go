@@ -208,7 +208,11 @@ func (d *Driver) prepare(m *driver.Machine) error {
 	if err := driver.CheckMachine(m); err != nil {
 		return err
 	}
+	// The guest channel's and QMP's sockets are made here: the user's alone.
 	if err := os.MkdirAll(m.StateDir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(m.StateDir, 0o700); err != nil {
 		return err
 	}
 	// Unix socket paths are limited to 108 bytes.

@@ -67,6 +67,25 @@ func TestBuildArgs(t *testing.T) {
 	}
 }
 
+// TestStateDirPrivate: the state dir, where QEMU makes the guest channel's
+// socket, is the user's alone whatever mode it had.
+func TestStateDirPrivate(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"vmlinuz", "initrd.img", driver.SystemDisk} {
+		os.WriteFile(filepath.Join(dir, f), nil, 0o644)
+	}
+	state := filepath.Join(dir, "state")
+	os.Mkdir(state, 0o755)
+	m := &driver.Machine{Name: "x", CPUs: 1, MemoryMiB: 256, DiskGiB: 1, Kernel: filepath.Join(dir, "vmlinuz"),
+		Initrd: filepath.Join(dir, "initrd.img"), StateDir: state}
+	if err := New(nil).prepare(m); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(state); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("state dir mode %v (%v), want 0700", fi.Mode().Perm(), err)
+	}
+}
+
 func TestConformance(t *testing.T) {
 	m := machine(t)
 	drivertest.Run(t, drivertest.Options{
