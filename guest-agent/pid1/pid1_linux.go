@@ -376,12 +376,14 @@ func (p *Init) serveControl() error {
 // serveHost serves the host's channel: vsock when the VM has a vsock
 // device, else the virtio-serial port named cfg.Port.
 func (p *Init) serveHost() {
+	// The dial service in-process (published ports' bytes skip a relay),
+	// with the lanes the machine has for their downloads.
+	dial := &transport.NetService{Log: p.log, Lanes: openLanes(p.log)}
 	g := &transport.GuestMux{Log: p.log, PrivateVsock: p.cfg.PrivateVsock, Routes: transport.Routes{
 		transport.PortEngine:  "unix://" + engineSocket,
 		transport.PortControl: "unix://" + controlSocket,
 	}, Handlers: map[uint32]func(net.Conn){
-		// The dial service in-process: published ports' bytes skip a relay.
-		transport.PortNet: func(c net.Conn) { transport.ServeNetConn(c, p.log) },
+		transport.PortNet: dial.ServeConn,
 	}}
 	ctx := context.Background()
 	if hasVsockDevice() {
@@ -403,6 +405,28 @@ func (p *Init) serveHost() {
 	}
 	p.log.Debug("host channel", "device", dev)
 	g.ServeSerial(ctx, func() (io.ReadWriteCloser, error) { return os.OpenFile(dev, os.O_RDWR, 0) })
+}
+
+// openLanes opens the virtio-serial ports berth.lane0 … the machine has
+// (transport's lanes); none under Apple Virtualization.
+func openLanes(log *slog.Logger) *transport.GuestLanes {
+	ports := map[int]*os.File{}
+	for i := 0; ; i++ {
+		dev, err := findPort(fmt.Sprintf("berth.lane%d", i), 0)
+		if err != nil {
+			break
+		}
+		f, err := os.OpenFile(dev, os.O_RDWR, 0)
+		if err != nil {
+			log.Warn("lane", "device", dev, "err", err)
+			break
+		}
+		ports[i] = f
+	}
+	if len(ports) == 0 {
+		return nil
+	}
+	return transport.NewGuestLanes(ports)
 }
 
 // hasVsockDevice tells whether the machine has a virtio vsock device

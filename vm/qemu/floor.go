@@ -70,6 +70,9 @@ func (d *Driver) Floor(ctx context.Context, m *driver.Machine, initrd string) (F
 	for _, s := range []string{qmpSock, agentSock} {
 		os.Remove(filepath.Join(m.StateDir, s))
 	}
+	for i := 0; i < lanes; i++ {
+		os.Remove(lanePath(m.StateDir, i))
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)

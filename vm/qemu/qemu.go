@@ -135,6 +135,11 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	for _, s := range []string{qmpSock, agentSock} {
 		os.Remove(filepath.Join(m.StateDir, s))
 	}
+	var lanePaths []string
+	for i := 0; i < lanes; i++ {
+		lanePaths = append(lanePaths, lanePath(m.StateDir, i))
+		os.Remove(lanePaths[i])
+	}
 	logf, err := os.OpenFile(filepath.Join(m.StateDir, qemuLog), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -152,6 +157,7 @@ func (d *Driver) Start(ctx context.Context, m *driver.Machine) (err error) {
 	m.Boot.Began(t0)
 	done := make(chan struct{})
 	mux := transport.NewSerialMux(filepath.Join(m.StateDir, agentSock), d.log)
+	mux.LanePaths = lanePaths
 	d.mu.Lock()
 	d.m, d.accel, d.cid, d.pid, d.proc, d.done, d.mux, d.arch = m, accel, cid, cmd.Process.Pid, cmd.Process, done, mux, arch
 	d.mu.Unlock()
@@ -389,6 +395,18 @@ func (d *Driver) DialGuest(ctx context.Context, port uint32) (net.Conn, error) {
 		return dialVsock(ctx, mux, cid, port)
 	}
 	return mux.DialGuest(ctx, port)
+}
+
+// TakeLane implements transport.LaneDialer: a lane for a published port's
+// download, when the channel is virtio-serial (vsock needs none).
+func (d *Driver) TakeLane() *transport.HostLane {
+	d.mu.Lock()
+	mux, cid := d.mux, d.cid
+	d.mu.Unlock()
+	if mux == nil || cid != 0 {
+		return nil
+	}
+	return mux.TakeLane()
 }
 
 // dialVsock connects to a guest port over vsock, which any local user can

@@ -49,7 +49,7 @@ func TestBuildArgs(t *testing.T) {
 	for _, want := range []string{"-M q35", "-accel tcg,tb-size=64", "-cpu max,-erms", "-no-reboot", "-kernel /k", "-initrd /i",
 		"berth.engine=--insecure-registry=10.0.2.2:5000", "panic=-1", "name=berth.agent",
 		"path=/s/agent.sock,server=on,wait=off", "-qmp unix:/s/qmp.sock", "file=/s/data.img,if=none,id=data", "file=/sys.img,if=none,id=system,format=raw,readonly=on",
-		"nvme-ns,bus=nvme0,drive=data,nsid=1", "nvme-ns,bus=nvme0,drive=system,nsid=2", "berth.disk=/dev/nvme0n1 berth.sys=/dev/nvme0n2",
+		"nvme-ns,bus=nvme0,drive=data,nsid=1", "socket,id=lane3,path=/s/lane3.sock,server=on,wait=off", "virtserialport,chardev=lane3,name=berth.lane3", "nvme-ns,bus=nvme0,drive=system,nsid=2", "berth.disk=/dev/nvme0n1 berth.sys=/dev/nvme0n2",
 		"path=/s/console.log,append=on", "vhost-vsock-pci,guest-cid=7", "virtio-balloon-pci,free-page-reporting=on",
 		"berth.share=home:/home/u berth.share=ro:/y:ro", "memory-backend-memfd,id=mem,size=512M,share=on",
 		"socket,id=fs1,path=/s/fs1.sock", "vhost-user-fs-pci,queue-size=1024,chardev=fs1,tag=ro"} {

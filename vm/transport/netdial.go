@@ -6,11 +6,12 @@ package transport
 // the stream. Whatever carries guest ports carries this too, so published
 // ports reach the guest the same way over vsock or virtio-serial.
 //
-//	host  → guest  "NETWORK ADDRESS\n"              (tcp 127.0.0.1:8080, udp 127.0.0.1:53)
-//	guest → host   0 | 1 LEN16 MESSAGE              (connected | why not)
+//	host  → guest  "NETWORK ADDRESS[ lane=N]\n"      (tcp 127.0.0.1:8080, udp 127.0.0.1:53)
+//	guest → host   0 | 1 LEN16 MESSAGE | 2          (connected | why not | connected, lane not taken)
 //
 // Then TCP bytes flow as they are; UDP datagrams are framed, each one
-// preceded by its length as 2 big-endian bytes, in both directions.
+// preceded by its length as 2 big-endian bytes, in both directions. A TCP
+// connection given a lane (lane.go) sends its download there.
 
 import (
 	"bufio"
@@ -21,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,52 +42,84 @@ func DialNet(ctx context.Context, g GuestDialer, network, addr string) (net.Conn
 	if strings.ContainsAny(addr, " \n") || len(addr) > maxDialLine-16 {
 		return nil, fmt.Errorf("dial guest %s %q: bad address", network, addr)
 	}
+	var lane *HostLane
+	if ld, ok := g.(LaneDialer); ok && !isUDP(network) {
+		lane = ld.TakeLane()
+	}
 	c, err := g.DialGuest(ctx, PortNet)
 	if err != nil {
+		if lane != nil {
+			lane.pool.put(lane)
+		}
 		return nil, fmt.Errorf("dial guest %s %s: %w", network, addr, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	req := network + " " + addr
+	if lane != nil {
+		req += fmt.Sprintf(" lane=%d", lane.Index)
+	}
+	laned := false
 	err = func() error {
-		if _, err := io.WriteString(c, network+" "+addr+"\n"); err != nil {
+		if _, err := io.WriteString(c, req+"\n"); err != nil {
 			return err
 		}
-		return readStatus(c)
+		var err error
+		laned, err = readStatus(c)
+		return err
 	}()
 	if !stop() && err == nil {
 		err = context.Cause(ctx)
+	}
+	if lane != nil && (err != nil || !laned) {
+		lane.pool.put(lane) // the guest did not take it: nothing went on it
+		lane = nil
 	}
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("dial guest %s %s: %w", network, addr, err)
 	}
 	c.SetDeadline(time.Time{})
-	if isUDP(network) {
+	switch {
+	case isUDP(network):
 		return &datagramConn{Conn: c}, nil
+	case lane != nil:
+		return newLaneConn(c, bufio.NewReader(c), lane), nil
 	}
 	return c, nil
 }
 
-// readStatus reads the one-byte answer and, on refusal, its message.
-func readStatus(r io.Reader) error {
+// Status bytes of the dial service.
+const (
+	statusConnected = 0
+	statusRefused   = 1
+	statusNoLane    = 2 // connected, without the lane asked for
+)
+
+// readStatus reads the one-byte answer and, on refusal, its message; laned
+// tells whether a lane asked for was taken.
+func readStatus(r io.Reader) (laned bool, err error) {
 	var st [1]byte
 	if _, err := io.ReadFull(r, st[:]); err != nil {
-		return fmt.Errorf("no answer from the guest: %w", err)
+		return false, fmt.Errorf("no answer from the guest: %w", err)
 	}
-	if st[0] == 0 {
-		return nil
+	switch st[0] {
+	case statusConnected:
+		return true, nil
+	case statusNoLane:
+		return false, nil
 	}
 	var n [2]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return errors.New("refused by the guest")
+		return false, errors.New("refused by the guest")
 	}
 	msg := make([]byte, binary.BigEndian.Uint16(n[:]))
 	if _, err := io.ReadFull(r, msg); err != nil {
-		return errors.New("refused by the guest")
+		return false, errors.New("refused by the guest")
 	}
-	return fmt.Errorf("guest: %s", msg)
+	return false, fmt.Errorf("guest: %s", msg)
 }
 
 func writeRefusal(w io.Writer, err error) {
@@ -93,7 +127,7 @@ func writeRefusal(w io.Writer, err error) {
 	if len(msg) > 1024 {
 		msg = msg[:1024]
 	}
-	b := []byte{1, 0, 0}
+	b := []byte{statusRefused, 0, 0}
 	binary.BigEndian.PutUint16(b[1:], uint16(len(msg)))
 	w.Write(append(b, msg...))
 }
@@ -110,21 +144,28 @@ func isUDP(network string) bool { return strings.HasPrefix(network, "udp") }
 
 // ServeNet runs the guest end of the dial service on l until l is closed.
 func ServeNet(l net.Listener, log *slog.Logger) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	s := &NetService{Log: log}
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			return err
 		}
-		go ServeNetConn(c, log)
+		go s.ServeConn(c)
 	}
 }
 
-// ServeNetConn serves one connection of the dial service (GuestMux
-// Handlers run it in-process).
-func ServeNetConn(c net.Conn, log *slog.Logger) {
+// ServeNetConn serves one connection of the dial service, without lanes.
+func ServeNetConn(c net.Conn, log *slog.Logger) { (&NetService{Log: log}).ServeConn(c) }
+
+// NetService is the guest end of the dial service.
+type NetService struct {
+	Log   *slog.Logger
+	Lanes *GuestLanes // nil: the host's lanes are refused
+}
+
+// ServeConn serves one connection (GuestMux Handlers run it in-process).
+func (s *NetService) ServeConn(c net.Conn) {
+	log := s.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -136,16 +177,28 @@ func ServeNetConn(c net.Conn, log *slog.Logger) {
 		c.Close()
 		return
 	}
-	network, addr, ok := strings.Cut(strings.TrimSpace(string(line)), " ")
-	if !ok {
+	f := strings.Fields(string(line))
+	if len(f) < 2 || len(f) > 3 {
 		writeRefusal(c, errors.New("bad request: want \"NETWORK ADDRESS\\n\""))
 		c.Close()
 		return
 	}
+	network, addr := f[0], f[1]
 	if err := checkNetwork(network); err != nil {
 		writeRefusal(c, err)
 		c.Close()
 		return
+	}
+	laneNo := -1
+	if len(f) == 3 {
+		n, ok := strings.CutPrefix(f[2], "lane=")
+		i, err := strconv.Atoi(n)
+		if !ok || err != nil || i < 0 || isUDP(network) {
+			writeRefusal(c, fmt.Errorf("bad request: %q", f[2]))
+			c.Close()
+			return
+		}
+		laneNo = i
 	}
 	var d net.Dialer
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -157,18 +210,32 @@ func ServeNetConn(c net.Conn, log *slog.Logger) {
 		c.Close()
 		return
 	}
-	if _, err := c.Write([]byte{0}); err != nil {
+	var lane *guestLane
+	status := byte(statusConnected)
+	if laneNo >= 0 {
+		if lane, err = s.Lanes.take(laneNo); err != nil {
+			log.Debug("guest dial: no lane", "err", err)
+			status = statusNoLane
+		}
+	}
+	if _, err := c.Write([]byte{status}); err != nil {
+		if lane != nil {
+			s.Lanes.put(lane)
+		}
 		out.Close()
 		c.Close()
 		return
 	}
 	c.SetReadDeadline(time.Time{})
 	in := &bufferedConn{Conn: c, r: br}
-	if isUDP(network) {
+	switch {
+	case isUDP(network):
 		relayDatagrams(&datagramConn{Conn: in}, out)
-		return
+	case lane != nil:
+		serveLane(in, br, out, lane, s.Lanes, log)
+	default:
+		Splice(in, out)
 	}
-	Splice(in, out)
 }
 
 // bufferedConn reads through the reader that parsed the request line.

@@ -139,7 +139,7 @@ func TestDialNetErrors(t *testing.T) {
 	defer c.Close()
 	c.Write([]byte("sctp 1.2.3.4:5\n"))
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if err := readStatus(c); err == nil || !strings.Contains(err.Error(), "want tcp or udp") {
+	if _, err := readStatus(c); err == nil || !strings.Contains(err.Error(), "want tcp or udp") {
 		t.Fatalf("garbage request: %v", err)
 	}
 }

@@ -140,8 +140,13 @@ func (c bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 type SerialMux struct {
 	Path string
 	Log  *slog.Logger
+	// LanePaths are the chardev sockets of the machine's lanes (lane.go),
+	// connected with the first session.
+	LanePaths []string
 
-	key []byte // the channel key, handed over at every session's start
+	key      []byte // the channel key, handed over at every session's start
+	lanes    *lanePool
+	dialLane func(i int) (net.Conn, error) // tests replace it
 
 	sem  chan struct{} // one session setup at a time
 	mu   sync.Mutex    // guards sess, conn, closed
@@ -161,6 +166,15 @@ func NewSerialMux(path string, log *slog.Logger) *SerialMux {
 // Key is the channel key: every stream, and every vsock connection to the
 // guest, begins with it.
 func (m *SerialMux) Key() []byte { return m.key }
+
+// TakeLane lends a free lane for a dial-service connection (LaneDialer),
+// or nil.
+func (m *SerialMux) TakeLane() *HostLane {
+	m.mu.Lock()
+	p := m.lanes
+	m.mu.Unlock()
+	return p.take()
+}
 
 // Ready makes sure a session is up (the guest has the key), waiting for the
 // guest agent within ctx.
@@ -214,8 +228,10 @@ func (m *SerialMux) Reset() {
 func (m *SerialMux) Close() error {
 	m.mu.Lock()
 	m.done = true
+	lanes := m.lanes
 	m.mu.Unlock()
 	m.Reset()
+	lanes.close()
 	return nil
 }
 
@@ -288,8 +304,25 @@ func (m *SerialMux) session(ctx context.Context) (*yamux.Session, error) {
 		return nil, net.ErrClosed
 	}
 	m.sess, m.conn = sess, conn
+	connectLanes := m.lanes == nil && len(m.LanePaths) > 0
 	m.mu.Unlock()
 	m.Log.Debug("guest channel up", "chardev", m.Path)
+	if connectLanes {
+		// The guest's ports are open once it says hello; connected now,
+		// the lanes are up before anyone asks for one.
+		dial := m.dialLane
+		if dial == nil {
+			dial = func(i int) (net.Conn, error) { return net.DialTimeout("unix", m.LanePaths[i], 5*time.Second) }
+		}
+		p := newLanePool(len(m.LanePaths), dial, m.Log)
+		m.mu.Lock()
+		if m.lanes == nil && !m.done {
+			m.lanes = p
+		} else {
+			defer p.close()
+		}
+		m.mu.Unlock()
+	}
 	return sess, nil
 }
 
