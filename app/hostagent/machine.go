@@ -256,7 +256,7 @@ func bootPhases(ps []driver.BootPhase) []hostapi.BootPhase {
 	out := make([]hostapi.BootPhase, 0, len(ps))
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	for _, p := range ps {
-		out = append(out, hostapi.BootPhase{Name: p.Name, StartMS: ms(p.Start), EndMS: ms(p.End), Running: p.Running})
+		out = append(out, hostapi.BootPhase{Name: p.Name, Label: hostapi.PhaseLabel(p.Name), StartMS: ms(p.Start), EndMS: ms(p.End), Running: p.Running})
 	}
 	return out
 }

@@ -69,7 +69,8 @@ type Status struct {
 // BootPhase is one phase of a start. Phases overlap (the engine's process
 // starts while the data disk mounts); times are since the start began.
 type BootPhase struct {
-	Name    string  `json:"name"` // see PhaseLabel
+	Name    string  `json:"name"`
+	Label   string  `json:"label"` // PhaseLabel(Name)
 	StartMS float64 `json:"startMs"`
 	EndMS   float64 `json:"endMs"` // while running: when last reported
 	Running bool    `json:"running,omitempty"`

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ago, bytes, errText, mib, pullSummary, shortId, statusLine } from './format';
+import { ago, bootSteps, bytes, errText, mib, pullSummary, shortId, statusLine } from './format';
 
 describe('format', () => {
   it('renders sizes in SI units as docker does', () => {
@@ -42,5 +42,20 @@ describe('format', () => {
     expect(statusLine('running', 'Up 3 minutes')).toBe('');
     expect(statusLine('running', 'Up 3 minutes (healthy)')).toBe('(healthy)');
     expect(statusLine('created', 'Created')).toBe('');
+  });
+  it('lists the phases of a start as they end, then those running', () => {
+    const steps = bootSteps([
+      { name: 'kernel', label: 'Booting Linux', startMs: 200, endMs: 1250 },
+      { name: 'vm', label: 'Starting the virtual machine', startMs: 0, endMs: 200 },
+      { name: 'engine-start', label: 'Starting the engine', startMs: 1300, endMs: 1500, running: true },
+      { name: 'disk', label: '', startMs: 1300, endMs: 1350 },
+    ]);
+    expect(steps).toEqual([
+      { label: 'Starting the virtual machine', seconds: '0.20 s', running: false },
+      { label: 'Booting Linux', seconds: '1.05 s', running: false },
+      { label: 'disk', seconds: '0.05 s', running: false },
+      { label: 'Starting the engine', seconds: '', running: true },
+    ]);
+    expect(bootSteps(undefined)).toEqual([]);
   });
 });

@@ -65,3 +65,23 @@ export function statusLine(state: string, status: string): string {
   if (state === 'running') return /\(healthy\)|\(unhealthy\)|\(health: starting\)/.exec(status)?.[0] ?? '';
   return '';
 }
+
+export interface BootPhase {
+  name: string;
+  label: string;
+  startMs: number;
+  endMs: number;
+  running?: boolean;
+}
+
+/** bootSteps orders a start's phases for the progress list: those done in
+ * the order they ended, with their seconds, then those still running. */
+export function bootSteps(phases: BootPhase[] | undefined): { label: string; seconds: string; running: boolean }[] {
+  const list = phases || [];
+  const done = list.filter((p) => !p.running).sort((a, b) => a.endMs - b.endMs);
+  const running = list.filter((p) => p.running);
+  return [
+    ...done.map((p) => ({ label: p.label || p.name, seconds: ((p.endMs - p.startMs) / 1000).toFixed(2) + ' s', running: false })),
+    ...running.map((p) => ({ label: p.label || p.name, seconds: '', running: true })),
+  ];
+}

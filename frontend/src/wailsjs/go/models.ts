@@ -414,6 +414,26 @@ export namespace desktop {
 
 export namespace hostapi {
 	
+	export class BootPhase {
+	    name: string;
+	    label: string;
+	    startMs: number;
+	    endMs: number;
+	    running?: boolean;
+	
+	    static createFrom(source: any = {}) {
+	        return new BootPhase(source);
+	    }
+	
+	    constructor(source: any = {}) {
+	        if ('string' === typeof source) source = JSON.parse(source);
+	        this.name = source["name"];
+	        this.label = source["label"];
+	        this.startMs = source["startMs"];
+	        this.endMs = source["endMs"];
+	        this.running = source["running"];
+	    }
+	}
 	export class ForwardedPort {
 	    container: string;
 	    proto: string;
@@ -448,8 +468,12 @@ export namespace hostapi {
 	    // Go type: time
 	    startedAt: any;
 	    restarts: number;
+	    machinePID?: number;
+	    kernel?: string;
+	    agentVersion?: string;
 	    error?: string;
 	    ports?: ForwardedPort[];
+	    boot?: BootPhase[];
 	
 	    static createFrom(source: any = {}) {
 	        return new Status(source);
@@ -469,8 +493,12 @@ export namespace hostapi {
 	        this.hostdVersion = source["hostdVersion"];
 	        this.startedAt = this.convertValues(source["startedAt"], null);
 	        this.restarts = source["restarts"];
+	        this.machinePID = source["machinePID"];
+	        this.kernel = source["kernel"];
+	        this.agentVersion = source["agentVersion"];
 	        this.error = source["error"];
 	        this.ports = this.convertValues(source["ports"], ForwardedPort);
+	        this.boot = this.convertValues(source["boot"], BootPhase);
 	    }
 	
 		convertValues(a: any, classs: any, asMap: boolean = false): any {
