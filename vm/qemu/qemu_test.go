@@ -46,7 +46,7 @@ func TestBuildArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := strings.Join(args, " ")
-	for _, want := range []string{"-M q35", "-accel tcg,tb-size=64", "-cpu max,-erms", "-no-reboot", "-kernel /k", "-initrd /i",
+	for _, want := range []string{"-M q35", "-accel tcg,tb-size=256", "-cpu max,-erms", "-no-reboot", "-kernel /k", "-initrd /i",
 		"berth.engine=--insecure-registry=10.0.2.2:5000", "panic=-1", "name=berth.agent",
 		"path=/s/agent.sock,server=on,wait=off", "-qmp unix:/s/qmp.sock", "file=/s/data.img,if=none,id=data", "file=/sys.img,if=none,id=system,format=raw,readonly=on",
 		"nvme-ns,bus=nvme0,drive=data,nsid=1", "socket,id=lane3,path=/s/lane3.sock,server=on,wait=off", "virtserialport,chardev=lane3,name=berth.lane3", "nvme-ns,bus=nvme0,drive=system,nsid=2", "berth.disk=/dev/nvme0n1 berth.sys=/dev/nvme0n2",
