@@ -513,11 +513,10 @@ func (g *GuestMux) ServeSerial(ctx context.Context, open func() (io.ReadWriteClo
 }
 
 func (g *GuestMux) serveSession(ctx context.Context, port io.ReadWriteCloser) (up bool, err error) {
-	br, key, err := guestHandshake(ctx, port)
+	br, err := guestHandshake(ctx, port, g.setKey)
 	if err != nil {
 		return false, err
 	}
-	g.setKey(key)
 	sess, err := yamux.Server(bufConn{br, port}, muxConfig())
 	if err != nil {
 		return false, err
@@ -533,7 +532,10 @@ func (g *GuestMux) serveSession(ctx context.Context, port io.ReadWriteCloser) (u
 	}
 }
 
-func guestHandshake(ctx context.Context, port io.ReadWriteCloser) (*bufio.Reader, []byte, error) {
+// guestHandshake answers the host's; the session's key is taken (setKey)
+// before the guest says START, so the host, which waits for START, never
+// uses it before the guest knows it.
+func guestHandshake(ctx context.Context, port io.ReadWriteCloser, setKey func([]byte)) (*bufio.Reader, error) {
 	var b [8]byte
 	rand.Read(b[:])
 	nonce := hex.EncodeToString(b[:])
@@ -574,7 +576,7 @@ func guestHandshake(ctx context.Context, port io.ReadWriteCloser) (*bufio.Reader
 	for {
 		tok, arg, more, err := readToken3(br)
 		if err != nil {
-			return nil, nil, fmt.Errorf("handshake: %w", err)
+			return nil, fmt.Errorf("handshake: %w", err)
 		}
 		if tok != tokAck || arg != nonce {
 			continue
@@ -586,10 +588,11 @@ func guestHandshake(ctx context.Context, port io.ReadWriteCloser) (*bufio.Reader
 	}
 	stopHello()
 	<-helloDone
+	setKey(key)
 	if err := writeToken(port, tokStart, nonce); err != nil {
-		return nil, nil, fmt.Errorf("handshake: %w", err)
+		return nil, fmt.Errorf("handshake: %w", err)
 	}
-	return br, key, nil
+	return br, nil
 }
 
 func (g *GuestMux) serveStream(ctx context.Context, st *yamux.Stream) {
