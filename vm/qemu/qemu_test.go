@@ -155,9 +155,22 @@ func TestEndToEnd(t *testing.T) {
 	if got := strings.TrimSpace(docker.Must("version", "--format", "{{.Server.Os}}/{{.Server.Arch}}")); got != "linux/"+runtime.GOARCH {
 		t.Fatalf("docker version: server %q", got)
 	}
-	h, err := d.Control().Health(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	// Start returns once the engine answers; the shared folders are
+	// mounted meanwhile (hostd waits for them, as this does).
+	var h control.Health
+	deadline0 := time.Now().Add(time.Minute)
+	for {
+		var err error
+		if h, err = d.Control().Health(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if !h.SharesPending && !h.NetworkPending {
+			break
+		}
+		if time.Now().After(deadline0) {
+			t.Fatalf("shared folders or network still pending after a minute: %+v", h)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if !h.Disk.Mounted || !h.Disk.Formatted || !h.Engine.Ready || h.BootError != "" {
 		t.Fatalf("first boot health: %+v", h)
