@@ -63,7 +63,7 @@ func startDockerd(b *Bench) *Engine {
 		cmd.Process.Signal(syscall.SIGTERM)
 		waitExit(cmd, 20*time.Second)
 		exec.Command("ip", "link", "del", bridge).Run()
-		unmountUnder(dir)
+		testkit.UnmountUnder(dir)
 		os.RemoveAll(dir)
 		testkit.RemoveCgroup("/bench-dockerd-" + id)
 	}
@@ -105,8 +105,8 @@ func startPodman(b *Bench) *Engine {
 	stop := func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		waitExit(cmd, 20*time.Second)
-		killUnder(dir) // conmon processes outlive the service (--exit-delay)
-		unmountUnder(dir)
+		testkit.KillUnder(dir) // conmon processes outlive the service (--exit-delay)
+		testkit.UnmountUnder(dir)
 		os.RemoveAll(dir)
 	}
 	e := &Engine{Name: "podman", Host: "unix://" + sock, Docker: testkit.NewDocker(b.T, "unix://"+sock),
@@ -180,38 +180,4 @@ func processTree(pid int) []int {
 		out = append(out, children[out[i]]...)
 	}
 	return out
-}
-
-// unmountUnder unmounts whatever an engine left mounted below dir, deepest
-// first, so its state directory can be deleted.
-func unmountUnder(dir string) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	var points []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			points = append(points, f[4])
-		}
-	}
-	for i := len(points) - 1; i >= 0; i-- {
-		syscall.Unmount(points[i], syscall.MNT_DETACH)
-	}
-}
-
-// killUnder kills the processes whose command line names dir: helpers an
-// engine started for this bench run (its state dir is unique to the run)
-// and detached from it.
-func killUnder(dir string) {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(b), dir+"/") {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
 }
