@@ -232,12 +232,10 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options)
 	}
 	fmt.Fprintf(opts.Stdout, "Successfully built %s\n", shortID(id))
 	for _, t := range opts.Tags {
-		// A rebuild that made the same image leaves its tag (and the
-		// store's files) as they are.
-		if cur, err := b.cfg.Images.Get(mustRef(t)); err != nil || cur.ID != id {
-			if err := b.cfg.Images.Tag(id, t); err != nil {
-				return id, err
-			}
+		// Tagged again even when the tag names this image already, as
+		// dockerd tags (an event and a new tag time).
+		if err := b.cfg.Images.Tag(id, t); err != nil {
+			return id, err
 		}
 		fmt.Fprintf(opts.Stdout, "Successfully tagged %s\n", image.Familiar(mustRef(t)))
 	}
@@ -275,8 +273,8 @@ func readDockerfile(bc *buildContext, name string) ([]byte, error) {
 	}
 	for _, c := range candidates {
 		rel, ok := cleanRel(strings.TrimLeft(c, "/"))
-		if !ok {
-			return nil, errdefs.InvalidArgument("the Dockerfile (%s) must be within the build context", name)
+		if !ok { // dockerd's words and status (500)
+			return nil, errdefs.As(errdefs.KindUnknown, fmt.Errorf("forbidden path outside the build context: %s ()", name))
 		}
 		real, err := bc.resolve(rel, true)
 		if err != nil && !errors.Is(err, errNotInContext) {
@@ -290,7 +288,7 @@ func readDockerfile(bc *buildContext, name string) ([]byte, error) {
 			return b, nil
 		}
 	}
-	return nil, errdefs.InvalidArgument("Cannot locate specified Dockerfile: %s", name)
+	return nil, errdefs.As(errdefs.KindUnknown, fmt.Errorf("Cannot locate specified Dockerfile: %s", name)) // a 500, as dockerd's
 }
 
 func shortID(id string) string {

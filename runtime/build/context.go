@@ -83,8 +83,8 @@ func unpackContext(r io.Reader, dir string) (*buildContext, error) {
 			break
 		}
 		if err != nil {
-			if n == 0 {
-				return nil, errdefs.InvalidArgument("build context: not a tar archive: %v", err)
+			if n == 0 { // a 500, as dockerd answers it
+				return nil, errdefs.As(errdefs.KindUnknown, fmt.Errorf("build context: not a tar archive: %w", err))
 			}
 			return nil, errdefs.InvalidArgument("build context: %v", err)
 		}

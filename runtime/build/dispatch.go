@@ -19,6 +19,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	ctr "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/registry"
 
 	"golang.org/x/sys/unix"
@@ -60,18 +61,28 @@ func parseDockerfile(df []byte, opts Options) (*plan, error) {
 		stages = stages[:i+1]
 	}
 	p := &plan{stages: stages, metaArgs: metaArgs, escape: res.EscapeToken, warnings: res.Warnings}
+	p.total = len(metaArgs) // each a step of its own, as dockerd counts them
 	for _, s := range stages {
 		p.total += 1 + len(s.Commands)
 	}
 	if len(opts.Labels) > 0 {
 		var kv []string
 		for _, k := range sortedKeys(opts.Labels) {
-			kv = append(kv, strconv.Quote(k)+"="+strconv.Quote(opts.Labels[k]))
+			kv = append(kv, labelWord(k)+"="+labelWord(opts.Labels[k]))
 		}
 		p.labels = "LABEL " + strings.Join(kv, " ")
 		p.total++
 	}
 	return p, nil
+}
+
+// labelWord quotes a label's key or value only when it needs quotes, as
+// dockerd writes the LABEL step of the labels option.
+func labelWord(s string) string {
+	if s == "" || strings.ContainsAny(s, " \t\"'\\$=") {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func dockerfileName(n string) string {
@@ -167,6 +178,7 @@ func (bs *buildState) metaArgs() error {
 	}
 	for i := range bs.plan.metaArgs {
 		a := &bs.plan.metaArgs[i]
+		bs.header(a.String())
 		if err := a.Expand(bs.expander(bs.metaEnv())); err != nil {
 			return errdefs.InvalidArgument("%s: %v", a.String(), err)
 		}
@@ -484,7 +496,7 @@ func (bs *buildState) dispatch1(ctx context.Context, st *stageState, cmd instruc
 			c.Env = setEnv(c.Env, kv.Key, kv.Value)
 			parts = append(parts, kv.Key+"="+kv.Value)
 		}
-		return bs.commit(ctx, st, nop(st, "ENV "+strings.Join(parts, " ")), "", nil)
+		return bs.commit(ctx, st, configNop(st, "ENV "+strings.Join(parts, " ")), "", nil)
 	case *instructions.LabelCommand:
 		var parts []string
 		for _, kv := range cmd.Labels {
@@ -494,20 +506,20 @@ func (bs *buildState) dispatch1(ctx context.Context, st *stageState, cmd instruc
 			c.Labels[kv.Key] = kv.Value
 			parts = append(parts, kv.Key+"="+kv.Value)
 		}
-		return bs.commit(ctx, st, nop(st, "LABEL "+strings.Join(parts, " ")), "", nil)
+		return bs.commit(ctx, st, configNop(st, "LABEL "+strings.Join(parts, " ")), "", nil)
 	case *instructions.MaintainerCommand:
 		st.author = cmd.Maintainer
-		return bs.commit(ctx, st, nop(st, "MAINTAINER "+cmd.Maintainer), "", nil)
+		return bs.commit(ctx, st, configNop(st, "MAINTAINER "+cmd.Maintainer), "", nil)
 	case *instructions.CmdCommand:
 		c.Cmd = commandLine(st, cmd.ShellDependantCmdLine)
 		st.cmdSet = true
-		return bs.commit(ctx, st, nop(st, "CMD "+jsonList(c.Cmd)), "", nil)
+		return bs.commit(ctx, st, configNop(st, fmt.Sprintf("CMD %q", c.Cmd)), "", nil)
 	case *instructions.EntrypointCommand:
 		c.Entrypoint = commandLine(st, cmd.ShellDependantCmdLine)
 		if !st.cmdSet {
 			c.Cmd = nil // an inherited CMD was for another entrypoint
 		}
-		return bs.commit(ctx, st, nop(st, "ENTRYPOINT "+jsonList(c.Entrypoint)), "", nil)
+		return bs.commit(ctx, st, configNop(st, fmt.Sprintf("ENTRYPOINT %q", c.Entrypoint)), "", nil)
 	case *instructions.ExposeCommand:
 		var ports []string
 		for _, word := range cmd.Ports {
@@ -529,7 +541,7 @@ func (bs *buildState) dispatch1(ctx context.Context, st *stageState, cmd instruc
 		for _, p := range ports {
 			c.ExposedPorts[p] = struct{}{}
 		}
-		return bs.commit(ctx, st, nop(st, "EXPOSE "+strings.Join(ports, " ")), "", nil)
+		return bs.commit(ctx, st, configNop(st, "EXPOSE "+strings.Join(ports, " ")), "", nil)
 	case *instructions.VolumeCommand:
 		if c.Volumes == nil {
 			c.Volumes = map[string]struct{}{}
@@ -540,10 +552,10 @@ func (bs *buildState) dispatch1(ctx context.Context, st *stageState, cmd instruc
 			}
 			c.Volumes[v] = struct{}{}
 		}
-		return bs.commit(ctx, st, nop(st, "VOLUME "+jsonList(cmd.Volumes)), "", nil)
+		return bs.commit(ctx, st, configNop(st, fmt.Sprintf("VOLUME %v", cmd.Volumes)), "", nil)
 	case *instructions.UserCommand:
 		c.User = cmd.User
-		return bs.commit(ctx, st, nop(st, "USER "+cmd.User), "", nil)
+		return bs.commit(ctx, st, configNop(st, "USER "+cmd.User), "", nil)
 	case *instructions.WorkdirCommand:
 		return bs.workdirStep(ctx, st, cmd.Path)
 	case *instructions.StopSignalCommand:
@@ -551,19 +563,19 @@ func (bs *buildState) dispatch1(ctx context.Context, st *stageState, cmd instruc
 			return err
 		}
 		c.StopSignal = cmd.Signal
-		return bs.commit(ctx, st, nop(st, "STOPSIGNAL "+cmd.Signal), "", nil)
+		return bs.commit(ctx, st, configNop(st, "STOPSIGNAL "+cmd.Signal), "", nil)
 	case *instructions.HealthCheckCommand:
 		h := cmd.Health
 		c.Healthcheck = &v1.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
 			StartPeriod: h.StartPeriod, Retries: h.Retries}
-		b, _ := json.Marshal(c.Healthcheck)
-		return bs.commit(ctx, st, nop(st, "HEALTHCHECK "+string(b)), "", nil)
+		return bs.commit(ctx, st, configNop(st, fmt.Sprintf("HEALTHCHECK %+v", &ctr.HealthConfig{Test: h.Test, Interval: h.Interval,
+			Timeout: h.Timeout, StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries})), "", nil)
 	case *instructions.ShellCommand:
 		c.Shell = append([]string(nil), cmd.Shell...)
-		return bs.commit(ctx, st, nop(st, "SHELL "+jsonList(cmd.Shell)), "", nil)
+		return bs.commit(ctx, st, configNop(st, fmt.Sprintf("SHELL %v", cmd.Shell)), "", nil)
 	case *instructions.OnbuildCommand:
 		c.OnBuild = append(c.OnBuild, strings.TrimSpace(cmd.Expression))
-		return bs.commit(ctx, st, nop(st, "ONBUILD "+strings.TrimSpace(cmd.Expression)), "", nil)
+		return bs.commit(ctx, st, configNop(st, "ONBUILD "+strings.TrimSpace(cmd.Expression)), "", nil)
 	case *instructions.ArgCommand:
 		var parts []string
 		for _, kv := range cmd.Args {
@@ -571,7 +583,7 @@ func (bs *buildState) dispatch1(ctx context.Context, st *stageState, cmd instruc
 			st.args = append(st.args, argValue{name: kv.Key, value: v})
 			parts = append(parts, kv.String())
 		}
-		return bs.commit(ctx, st, nop(st, "ARG "+strings.Join(parts, " ")), "", nil)
+		return bs.commit(ctx, st, configNop(st, "ARG "+strings.Join(parts, " ")), "", nil)
 	}
 	return errdefs.NotImplemented("instruction %s is not supported", strings.ToUpper(cmd.Name()))
 }
@@ -583,9 +595,16 @@ func shellOf(st *stageState) []string {
 	return []string{"/bin/sh", "-c"}
 }
 
-// nop is dockerd's history text for a step that only changes the config.
+// nop is dockerd's history text for WORKDIR, COPY and ADD.
 func nop(st *stageState, s string) string {
 	return strings.Join(shellOf(st), " ") + " #(nop) " + s
+}
+
+// configNop is dockerd's history text for a step that only changes the
+// config: its "#(nop) " and the step are two words of the command, so
+// joined they read "#(nop)  ENV A=1".
+func configNop(st *stageState, s string) string {
+	return strings.Join(shellOf(st), " ") + " #(nop)  " + s
 }
 
 func commandLine(st *stageState, c instructions.ShellDependantCmdLine) []string {

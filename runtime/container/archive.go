@@ -150,9 +150,22 @@ func statIn(r *os.Root, base, p string) (ctr.PathStat, error) {
 	if err != nil {
 		return ctr.PathStat{}, notFoundPath(p, err)
 	}
+	if strings.HasSuffix(p, "/") && path.Clean(p) != "/" && !fi.IsDir() {
+		if target, err := r.Stat(base); err != nil || !target.IsDir() {
+			// "file/" names a directory that is not there: an error, as
+			// lstat gives dockerd (a 500).
+			return ctr.PathStat{}, errdefs.As(errdefs.KindUnknown, fmt.Errorf("lstat %s: not a directory", p))
+		}
+	}
 	st := ctr.PathStat{Name: path.Base(p), Size: fi.Size(), Mode: fi.Mode(), Mtime: fi.ModTime()}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		st.LinkTarget, _ = r.Readlink(base)
+		// The link's target as a path in the container, as dockerd
+		// reports it.
+		target, _ := r.Readlink(base)
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(path.Clean(p)), target)
+		}
+		st.LinkTarget = path.Clean(target)
 	}
 	return st, nil
 }

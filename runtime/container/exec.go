@@ -203,7 +203,10 @@ func (m *Manager) ExecStart(ctx context.Context, id string, opts ExecStartOption
 	}
 	if err := r.lc.Run(proc); err != nil {
 		s.closeAll()
-		return fail(err)
+		// dockerd's words and exit code for an exec that cannot start.
+		e.finish(126)
+		m.event(c, events.ActionExecDie, map[string]string{"execID": e.ID, "exitCode": "126"})
+		return errdefs.InvalidArgument("OCI runtime exec failed: exec failed: %v: unknown", err)
 	}
 	s.closeChild()
 	if e.config.Tty {

@@ -71,7 +71,7 @@ func startingHealth(cfg *ctr.Config, prev *ctr.Health) *ctr.Health {
 	if probeCommand(cfg) == nil {
 		return nil
 	}
-	h := &ctr.Health{Status: ctr.Starting}
+	h := &ctr.Health{Status: ctr.Starting, Log: []*ctr.HealthcheckResult{}}
 	if prev != nil {
 		h.Log = prev.Log
 	}

@@ -231,6 +231,9 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 		lc.Destroy()
 		return fail(err)
 	}
+	if pid, err := proc.Pid(); err == nil {
+		waitExeced(pid, rec.HostConfig.Init != nil && *rec.HostConfig.Init)
+	}
 	ph.mark("exec")
 	stdio.closeChild()
 	if rec.Config.Tty {
@@ -694,7 +697,7 @@ func (m *Manager) setPaused(ref string, pause bool) error {
 	case pause && paused:
 		return errdefs.Conflict("Container %s is already paused", id)
 	case !pause && (r == nil || !paused):
-		return errdefs.Conflict("Container %s is not paused", id)
+		return errdefs.As(errdefs.KindUnknown, fmt.Errorf("Container %s is not paused", id)) // a 500, as dockerd's
 	}
 	status, action := ctr.StatePaused, events.ActionPause
 	if pause {
@@ -725,6 +728,9 @@ func (m *Manager) setPaused(ref string, pause bool) error {
 type WaitResult struct {
 	ExitCode int
 	Err      error // set when the wait itself failed (context ended)
+	// StateError is the container's error (a start that failed), which
+	// dockerd reports in the wait's answer.
+	StateError string
 }
 
 // Wait registers a wait for cond and returns a channel that receives the
@@ -758,7 +764,7 @@ func (m *Manager) Wait(ctx context.Context, ref string, cond ctr.WaitCondition) 
 				done = done || !st.Running()
 			}
 			if done {
-				out <- WaitResult{ExitCode: st.ExitCode}
+				out <- WaitResult{ExitCode: st.ExitCode, StateError: st.Error}
 				return
 			}
 			select {

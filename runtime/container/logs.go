@@ -69,9 +69,8 @@ func parseLogOptions(cfg ctr.LogConfig) (logOptions, error) {
 			return o, errdefs.InvalidArgument("unknown log opt '%s' for json-file log driver", k)
 		}
 	}
-	if o.maxFiles > 1 && o.maxSize == 0 {
-		return o, errdefs.InvalidArgument("max-file cannot be set without max-size")
-	}
+	// max-file without max-size is accepted, as dockerd accepts it: with
+	// no size limit the log never rotates, so there is one file.
 	return o, nil
 }
 

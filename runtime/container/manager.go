@@ -19,6 +19,7 @@ import (
 
 	ctr "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client/pkg/stringid"
 
@@ -368,9 +369,19 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (string, []str
 	if err != nil {
 		return "", nil, err
 	}
+	if d := hc.VolumeDriver; d != "" && d != "local" {
+		// Volumes come from the local driver only; dockerd looks for a
+		// volume plugin by this name and finds none.
+		for _, p := range plans {
+			if p.typ == mount.TypeVolume {
+				return "", nil, errdefs.NotFound("error looking up volume plugin %s: plugin %q not found", d, d)
+			}
+		}
+	}
 	if hc.RestartPolicy.Name == "" {
 		hc.RestartPolicy.Name = ctr.RestartPolicyDisabled
 	}
+	applyHostDefaults(hc)
 
 	if hc.UTSMode.IsHost() && cfg.Hostname != "" {
 		return "", nil, errdefs.InvalidArgument("conflicting options: hostname and the UTS mode")
@@ -383,7 +394,10 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (string, []str
 			cfg.Hostname = id[:12]
 		}
 	}
-	var warnings []string
+	warnings, err := checkResources(hc)
+	if err != nil {
+		return "", nil, err
+	}
 	if hc.Memory > 0 && hc.MemorySwap == 0 && !swapAccounting() {
 		warnings = append(warnings, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
 	}
@@ -407,6 +421,10 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (string, []str
 		delete(m.names, name)
 		m.mu.Unlock()
 	}
+	if err := m.normalizeLinks(hc, name); err != nil {
+		release()
+		return "", nil, err
+	}
 	dir := filepath.Join(m.cfg.Root, id)
 	if err := os.MkdirAll(dir, 0o710); err != nil {
 		release()
@@ -417,6 +435,12 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (string, []str
 		os.RemoveAll(dir)
 		release()
 		return "", nil, fmt.Errorf("create container: rootfs: %w", err)
+	}
+	if err := checkWorkdir(rootfs, cfg.WorkingDir); err != nil {
+		m.cfg.RootFS.Remove(id)
+		os.RemoveAll(dir)
+		release()
+		return "", nil, err
 	}
 	var mps []ctr.MountPoint
 	if len(plans) > 0 {
@@ -464,12 +488,13 @@ func mergeImageConfig(cfg *ctr.Config, img *image.Image) {
 	if cfg.WorkingDir == "" {
 		cfg.WorkingDir = ic.WorkingDir
 	}
-	cfg.Env = mergeEnv(ic.Env, cfg.Env)
-	if len(ic.Labels) > 0 {
-		labels := maps.Clone(ic.Labels)
-		maps.Copy(labels, cfg.Labels)
-		cfg.Labels = labels
+	cfg.Env = mergeImageEnv(cfg.Env, ic.Env)
+	labels := maps.Clone(ic.Labels)
+	if labels == nil {
+		labels = map[string]string{}
 	}
+	maps.Copy(labels, cfg.Labels)
+	cfg.Labels = labels
 	// --entrypoint "" arrives as [""]: it resets the image's entrypoint.
 	if len(cfg.Entrypoint) == 1 && cfg.Entrypoint[0] == "" {
 		cfg.Entrypoint = []string{}
@@ -536,6 +561,9 @@ func checkPlatform(p string, img *image.Image) error {
 // Rename gives a container a new name.
 func (m *Manager) Rename(ref, newName string) error {
 	newName = strings.TrimPrefix(newName, "/")
+	if _, err := m.Get(ref); err != nil {
+		return err // a missing container first, as dockerd checks
+	}
 	if newName == "" {
 		return errdefs.InvalidArgument("Neither old nor new names may be empty")
 	}

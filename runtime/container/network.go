@@ -124,9 +124,14 @@ func (m *Manager) joinNetwork(rec *record) (*bnet.Sandbox, error) {
 		}
 		mode = ctr.NetworkMode("container:" + other.ID())
 	}
+	eps := endpoints(rec.NetworkingConfig)
+	if rec.Config.NetworkDisabled {
+		// A namespace with its loopback only, shown with no networks.
+		mode, eps = network.NetworkNone, nil
+	}
 	req := bnet.JoinRequest{
 		ID: rec.ID, Name: rec.Name, Hostname: rec.Config.Hostname, Mode: mode,
-		Endpoints:    endpoints(rec.NetworkingConfig),
+		Endpoints:    eps,
 		PortBindings: hc.PortBindings, PublishAll: hc.PublishAllPorts, Exposed: exposedPorts(rec),
 		DNS: addrStrings(hc.DNS), DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions,
 	}
@@ -150,6 +155,12 @@ func exposedPorts(rec *record) network.PortSet {
 // endpoints while it runs, the configured networks otherwise.
 func networkSettings(rec *record, sb *bnet.Sandbox) *ctr.NetworkSettings {
 	ns := &ctr.NetworkSettings{Ports: network.PortMap{}, Networks: map[string]*network.EndpointSettings{}}
+	if rec.Config.NetworkDisabled {
+		if sb != nil {
+			ns.SandboxID, ns.SandboxKey = rec.ID, sb.Path
+		}
+		return ns
+	}
 	if sb != nil {
 		ns.SandboxID = rec.ID
 		ns.SandboxKey = sb.Path
@@ -309,7 +320,7 @@ func (m *Manager) DisconnectNetwork(ctx context.Context, ref, netRef string, for
 		return errdefs.Forbidden("container cannot be disconnected from host network or connected to host network")
 	}
 	if _, ok := endpoints(rec.NetworkingConfig)[name]; !ok {
-		return errdefs.Forbidden("container %s is not connected to network %s", rec.ID, name)
+		return errdefs.As(errdefs.KindUnknown, fmt.Errorf("container %s is not connected to network %s", rec.ID, name))
 	}
 	if sb != nil {
 		if err := m.cfg.Networks.Disconnect(rec.ID, name); err != nil {

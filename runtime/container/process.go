@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	ctr "github.com/moby/moby/api/types/container"
@@ -23,7 +24,9 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 // processSpec is the container's main process: command, environment, user
 // (resolved inside the container's root filesystem) and working directory.
-func processSpec(rec *record, rootfs string) (*specs.Process, error) {
+// linkEnv (--link's variables) comes before the container's own, which
+// win, as with dockerd.
+func processSpec(rec *record, rootfs string, linkEnv []string) (*specs.Process, error) {
 	cfg := rec.Config
 	u, err := resolveUser(rootfs, cfg.User, rec.HostConfig.GroupAdd)
 	if err != nil {
@@ -36,7 +39,7 @@ func processSpec(rec *record, rootfs string) (*specs.Process, error) {
 	if err := ensureDir(rootfs, cwd); err != nil {
 		return nil, err
 	}
-	env := processEnv(cfg.Env, cfg.Hostname, cfg.Tty, u.Home)
+	env := processEnv(append(slices.Clone(linkEnv), cfg.Env...), cfg.Hostname, cfg.Tty, u.Home)
 	p := &specs.Process{
 		Terminal: cfg.Tty,
 		Args:     append([]string{rec.Path}, rec.Args...),
@@ -97,6 +100,27 @@ func processEnv(env []string, hostname string, tty bool, home string) []string {
 	return out
 }
 
+// mergeImageEnv is a container's Config.Env as dockerd records it: the
+// request's entries as given (a bare "K" too: it unsets K for the process,
+// see mergeEnv), then the image's entries the request did not name.
+func mergeImageEnv(user, image []string) []string {
+	if len(user) == 0 {
+		return image
+	}
+	named := map[string]bool{}
+	for _, kv := range user {
+		k, _, _ := strings.Cut(kv, "=")
+		named[k] = true
+	}
+	out := append([]string(nil), user...)
+	for _, kv := range image {
+		if k, _, _ := strings.Cut(kv, "="); !named[k] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // mergeEnv overlays "K=V" entries of over onto base, keeping base's order.
 func mergeEnv(base, over []string) []string {
 	out := append([]string(nil), base...)
@@ -108,7 +132,17 @@ func mergeEnv(base, over []string) []string {
 	for _, kv := range over {
 		k, _, hasValue := strings.Cut(kv, "=")
 		if !hasValue {
-			continue // "K" alone is resolved by the CLI from its environment
+			// "K" alone unsets K (the CLI resolves -e K from its own
+			// environment before sending it), as dockerd treats it.
+			if i, ok := idx[k]; ok {
+				out = append(out[:i], out[i+1:]...)
+				delete(idx, k)
+				for j := i; j < len(out); j++ {
+					kk, _, _ := strings.Cut(out[j], "=")
+					idx[kk] = j
+				}
+			}
+			continue
 		}
 		if i, ok := idx[k]; ok {
 			out[i] = kv
@@ -134,10 +168,15 @@ type execUser struct {
 	user.ExecUser
 }
 
+// groups is the supplementary group list: the primary group first, then
+// the groups /etc/group and --group-add name (so `id` shows them as it
+// does under dockerd).
 func (u execUser) groups() []uint32 {
-	var out []uint32
+	out := []uint32{uint32(u.Gid)}
 	for _, g := range u.Sgids {
-		out = append(out, uint32(g))
+		if !slices.Contains(out, uint32(g)) {
+			out = append(out, uint32(g))
+		}
 	}
 	return out
 }
@@ -158,7 +197,8 @@ func resolveUser(rootfs, spec string, groupAdd []string) (execUser, error) {
 	defaults := &user.ExecUser{Uid: 0, Gid: 0, Home: "/"}
 	u, err := user.GetExecUser(spec, defaults, passwd, group)
 	if err != nil {
-		return execUser{}, errdefs.InvalidArgument("unable to find user %s: %v", spec, err)
+		// Found at start, as dockerd finds it: a 500 with its words.
+		return execUser{}, errdefs.As(errdefs.KindUnknown, fmt.Errorf("unable to find user %s: %w", spec, userError(err)))
 	}
 	if len(groupAdd) > 0 {
 		g2 := openOptional(root, "etc/group")
@@ -170,6 +210,15 @@ func resolveUser(rootfs, spec string, groupAdd []string) (execUser, error) {
 		u.Sgids = append(u.Sgids, extra...)
 	}
 	return execUser{*u}, nil
+}
+
+// userError drops the "unable to find user X:" runc's lookup puts in front
+// of its reason (the caller says it once).
+func userError(err error) error {
+	if _, after, ok := strings.Cut(err.Error(), ": "); ok && strings.HasPrefix(err.Error(), "unable to find user") {
+		return errors.New(after)
+	}
+	return err
 }
 
 // openOptional opens name under root, or returns an empty reader when it

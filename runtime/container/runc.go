@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -201,4 +202,33 @@ var rlimitNumbers = map[string]int{
 	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
 	"RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO,
 	"RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
+}
+
+// waitExeced waits (briefly) until the container's init has replaced
+// itself with the container's command. libcontainer's Exec returns when
+// the init was let go, before its execve: a signal sent in between meets
+// the Go runtime of `berth-agent init`, which as PID 1 cannot die of it
+// and exits with status 2, where dockerd's container (whose start returns
+// later) would have ignored it or run its handler. With --init, the init
+// (the engine's binary again) is ready to forward signals once it has
+// started the command: that is waited for too.
+func waitExeced(pid int, withInit bool) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(dir + "/cmdline")
+		if err != nil {
+			return // gone: the monitor sees why
+		}
+		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		execed := len(args) != 2 || args[1] != "init"
+		if execed && withInit {
+			children, err := os.ReadFile(dir + "/task/" + strconv.Itoa(pid) + "/children")
+			execed = err != nil || len(strings.TrimSpace(string(children))) > 0
+		}
+		if execed {
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ var (
 	}
 )
 
+// defaultRuntime is the runtime name inspect reports, dockerd's default.
+const defaultRuntime = "runc"
+
 // defaultShmSize is dockerd's /dev/shm size.
 const defaultShmSize = 64 << 20
 
@@ -60,7 +64,11 @@ type runSpec struct {
 // root filesystem; the user is resolved from its /etc/passwd and /etc/group.
 func (m *Manager) buildSpec(rec *record, rootfs string, dir string, sb *bnet.Sandbox) (*runSpec, error) {
 	cfg, hc := rec.Config, rec.HostConfig
-	proc, err := processSpec(rec, rootfs)
+	linkHosts, linkEnv, err := m.linkInfo(rec, sb)
+	if err != nil {
+		return nil, err
+	}
+	proc, err := processSpec(rec, rootfs, linkEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +92,7 @@ func (m *Manager) buildSpec(rec *record, rootfs string, dir string, sb *bnet.San
 	if cfg.Domainname != "" {
 		spec.Domainname = cfg.Domainname
 	}
-	binds, err := m.etcFiles(rec, dir, sb)
+	binds, err := m.etcFiles(rec, dir, sb, linkHosts)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +125,7 @@ func (m *Manager) buildSpec(rec *record, rootfs string, dir string, sb *bnet.San
 		// (specconv adds the loopback strategy).
 		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 	}
-	if cgroups.IsCgroup2UnifiedMode() {
+	if privateCgroupns(hc) {
 		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	}
 
@@ -140,6 +148,56 @@ func (m *Manager) buildSpec(rec *record, rootfs string, dir string, sb *bnet.San
 		return nil, errdefs.InvalidArgument("container %s: %v", rec.ID, err)
 	}
 	return &runSpec{config: lc, process: proc}, nil
+}
+
+// privateCgroupns reports whether the container gets a cgroup namespace of
+// its own: --cgroupns=private, or by default on cgroup v2, as dockerd.
+func privateCgroupns(hc *ctr.HostConfig) bool {
+	switch {
+	case hc.CgroupnsMode.IsPrivate():
+		return true
+	case hc.CgroupnsMode.IsHost():
+		return false
+	}
+	return cgroups.IsCgroup2UnifiedMode()
+}
+
+// applyHostDefaults fills what a create left unset with dockerd's defaults,
+// so inspect shows the values the container runs with, as dockerd's does.
+func applyHostDefaults(hc *ctr.HostConfig) {
+	if hc.ShmSize == 0 {
+		hc.ShmSize = defaultShmSize
+	}
+	if hc.IpcMode == "" {
+		hc.IpcMode = ctr.IPCModePrivate
+	}
+	if hc.CgroupnsMode == "" {
+		hc.CgroupnsMode = ctr.CgroupnsModeHost
+		if cgroups.IsCgroup2UnifiedMode() {
+			hc.CgroupnsMode = ctr.CgroupnsModePrivate
+		}
+	}
+	if !hc.Privileged {
+		if hc.MaskedPaths == nil {
+			hc.MaskedPaths = slices.Clone(defaultMaskedPaths)
+		}
+		if hc.ReadonlyPaths == nil {
+			hc.ReadonlyPaths = slices.Clone(defaultReadonlyPaths)
+		}
+	}
+	if hc.OomKillDisable == nil {
+		hc.OomKillDisable = new(bool)
+	}
+	if hc.Runtime == "" {
+		hc.Runtime = defaultRuntime
+	}
+	if hc.LogConfig.Config == nil {
+		hc.LogConfig.Config = map[string]string{}
+	}
+	// Without SELinux this changes nothing, but dockerd records it.
+	if (hc.Privileged || hc.PidMode.IsHost() || hc.IpcMode.IsHost()) && !slices.Contains(hc.SecurityOpt, "label=disable") {
+		hc.SecurityOpt = append(hc.SecurityOpt, "label=disable")
+	}
 }
 
 // cgroupPath places the container under the engine's cgroup parent (or the
@@ -165,22 +223,25 @@ func defaultMounts(hc *ctr.HostConfig) []specs.Mount {
 		sysOpts = []string{"nosuid", "noexec", "nodev"}
 		cgOpts = []string{"nosuid", "noexec", "nodev"}
 	}
-	return []specs.Mount{
+	mounts := []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts},
 		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: cgOpts},
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shm, 10)}},
 	}
+	if !hc.IpcMode.IsNone() { // --ipc=none: no /dev/shm at all, as with dockerd
+		mounts = append(mounts, specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shm, 10)}})
+	}
+	return mounts
 }
 
 // etcFiles writes the container's /etc/hostname, /etc/hosts and
 // /etc/resolv.conf in its state directory and bind-mounts them, as dockerd
 // does. The network sandbox supplies the container's own address,
 // host.docker.internal and the resolver configuration.
-func (m *Manager) etcFiles(rec *record, dir string, sb *bnet.Sandbox) ([]specs.Mount, error) {
+func (m *Manager) etcFiles(rec *record, dir string, sb *bnet.Sandbox, linkHosts []string) ([]specs.Mount, error) {
 	hostname := rec.Config.Hostname
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
 		"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
@@ -192,6 +253,9 @@ func (m *Manager) etcFiles(rec *record, dir string, sb *bnet.Sandbox) ([]specs.M
 		}
 	case !rec.HostConfig.NetworkMode.IsHost():
 		hosts += "127.0.0.1\t" + hostname + "\n"
+	}
+	for _, h := range linkHosts { // --link
+		hosts += h + "\n"
 	}
 	for _, h := range rec.HostConfig.ExtraHosts { // --add-host NAME:IP, checked at create
 		name, ip, _ := strings.Cut(h, ":")
@@ -411,9 +475,22 @@ func resources(hc *ctr.HostConfig) (*specs.LinuxResources, error) {
 		cpu.Period = &p
 	}
 	cpu.Cpus, cpu.Mems = r.CpusetCpus, r.CpusetMems
-	if cpu.Shares != nil || cpu.Quota != nil || cpu.Period != nil || cpu.Cpus != "" || cpu.Mems != "" {
+	if r.CPURealtimePeriod > 0 {
+		p := uint64(r.CPURealtimePeriod)
+		cpu.RealtimePeriod = &p
+	}
+	if r.CPURealtimeRuntime > 0 {
+		rt := r.CPURealtimeRuntime
+		cpu.RealtimeRuntime = &rt
+	}
+	if cpu.Shares != nil || cpu.Quota != nil || cpu.Period != nil || cpu.Cpus != "" || cpu.Mems != "" || cpu.RealtimePeriod != nil || cpu.RealtimeRuntime != nil {
 		out.CPU = cpu
 	}
+	bio, err := blockIO(r)
+	if err != nil {
+		return nil, err
+	}
+	out.BlockIO = bio
 	if r.PidsLimit != nil && *r.PidsLimit > 0 {
 		out.Pids = &specs.LinuxPids{Limit: r.PidsLimit}
 	}
@@ -507,6 +584,9 @@ func validateHostConfig(hc *ctr.HostConfig) error {
 	}
 	if !hc.UTSMode.Valid() {
 		return errdefs.InvalidArgument("invalid UTS mode: %s", hc.UTSMode)
+	}
+	if !hc.CgroupnsMode.Valid() {
+		return errdefs.InvalidArgument("invalid cgroup namespace mode: %v", hc.CgroupnsMode)
 	}
 	if err := validateSecurity(hc); err != nil {
 		return err

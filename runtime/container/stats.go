@@ -51,8 +51,13 @@ func (m *Manager) Stats(ref string) (*ctr.StatsResponse, error) {
 	out.MemoryStats = ctr.MemoryStats{Usage: mem.Usage.Usage, MaxUsage: mem.Usage.MaxUsage, Failcnt: mem.Usage.Failcnt,
 		Limit: memoryLimit(mem.Usage.Limit), Stats: mem.Stats}
 	out.PidsStats = ctr.PidsStats{Current: st.PidsStats.Current, Limit: st.PidsStats.Limit}
+	// The lists cgroup v1 has, empty when the kernel keeps none, as dockerd
+	// sends them.
 	out.BlkioStats = ctr.BlkioStats{IoServiceBytesRecursive: blkio(st.BlkioStats.IoServiceBytesRecursive),
-		IoServicedRecursive: blkio(st.BlkioStats.IoServicedRecursive)}
+		IoServicedRecursive: blkio(st.BlkioStats.IoServicedRecursive), IoQueuedRecursive: blkio(st.BlkioStats.IoQueuedRecursive),
+		IoServiceTimeRecursive: blkio(st.BlkioStats.IoServiceTimeRecursive), IoWaitTimeRecursive: blkio(st.BlkioStats.IoWaitTimeRecursive),
+		IoMergedRecursive: blkio(st.BlkioStats.IoMergedRecursive), IoTimeRecursive: blkio(st.BlkioStats.IoTimeRecursive),
+		SectorsRecursive: blkio(st.BlkioStats.SectorsRecursive)}
 	if r.pid > 0 {
 		out.Networks = netDevStats(r.pid)
 	}

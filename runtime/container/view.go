@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	units "github.com/docker/go-units"
 	ctr "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
@@ -28,6 +30,12 @@ import (
 // of a container's writable layer.
 type usager interface {
 	Usage(key string) (int64, error)
+}
+
+// graphDataer is implemented by root filesystem stores that can name a
+// container's overlay directories (inspect's GraphDriver.Data).
+type graphDataer interface {
+	GraphData(key string) (map[string]string, error)
 }
 
 func formatTime(t time.Time) string {
@@ -49,9 +57,15 @@ func (m *Manager) Inspect(ctx context.Context, ref string, size bool) (*ctr.Insp
 	if c.run != nil {
 		sb = c.run.net
 	}
+	// Execs not yet ended: dockerd forgets a container's execs as they end.
 	execIDs := make([]string, 0, len(c.execs))
 	for _, e := range c.execsLocked() {
-		execIDs = append(execIDs, e.ID)
+		e.mu.Lock()
+		live := e.running || !e.started
+		e.mu.Unlock()
+		if live {
+			execIDs = append(execIDs, e.ID)
+		}
 	}
 	c.mu.Unlock()
 	st := rec.State
@@ -73,16 +87,21 @@ func (m *Manager) Inspect(ctx context.Context, ref string, size bool) (*ctr.Insp
 		LogPath:         c.logPath(),
 		Name:            "/" + rec.Name,
 		RestartCount:    rec.RestartCount,
-		Driver:          "overlayfs",
+		Driver:          "overlay2",
 		Platform:        rec.Platform,
 		HostConfig:      rec.HostConfig,
 		Config:          rec.Config,
-		Mounts:          mountPoints(rec.Mounts),
-		GraphDriver:     &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
+		Mounts:          mountPoints(rec.Mounts, rec.HostConfig),
+		GraphDriver:     &storage.DriverData{Name: "overlay2", Data: map[string]string{}},
 		NetworkSettings: networkSettings(&rec, sb),
 	}
 	if rec.HostConfig.LogConfig.Type == "none" {
 		resp.LogPath = ""
+	}
+	if g, ok := m.cfg.RootFS.(graphDataer); ok {
+		if data, err := g.GraphData(rec.ID); err == nil {
+			resp.GraphDriver.Data = data
+		}
 	}
 	if len(execIDs) > 0 {
 		resp.ExecIDs = execIDs
@@ -92,6 +111,23 @@ func (m *Manager) Inspect(ctx context.Context, ref string, size bool) (*ctr.Insp
 		resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
 	}
 	return resp, nil
+}
+
+// DesiredMAC is the MAC address asked for on ref's main network (older
+// API versions show it as Config.MacAddress), or "".
+func (m *Manager) DesiredMAC(ref string) string {
+	c, err := m.Get(ref)
+	if err != nil {
+		return ""
+	}
+	rec := c.snapshot()
+	if rec.NetworkingConfig == nil || rec.HostConfig == nil {
+		return ""
+	}
+	if ep := rec.NetworkingConfig.EndpointsConfig[string(rec.HostConfig.NetworkMode)]; ep != nil && len(ep.MacAddress) > 0 {
+		return ep.MacAddress.String()
+	}
+	return ""
 }
 
 func (c *Container) execsLocked() []*Exec {
@@ -246,7 +282,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]ctr.Summary, er
 			Created: rec.Created.Unix(), Labels: rec.Config.Labels, State: st.Status,
 			Status: StatusString(st, now), Ports: portSummaries(&rec, sb),
 			NetworkSettings: &ctr.NetworkSettingsSummary{Networks: networkSettings(&rec, sb).Networks},
-			Mounts:          mountPoints(rec.Mounts),
+			Mounts:          mountPoints(rec.Mounts, rec.HostConfig),
 		}
 		if s.Labels == nil {
 			s.Labels = map[string]string{}
@@ -288,11 +324,18 @@ func matchNetworks(want []string, ns *ctr.NetworkSettings) bool {
 	return false
 }
 
-func mountPoints(mps []ctr.MountPoint) []ctr.MountPoint {
-	if mps == nil {
-		return []ctr.MountPoint{}
+// mountPoints is inspect's Mounts: volumes and binds, then --mount tmpfs
+// mounts, as dockerd lists them.
+func mountPoints(mps []ctr.MountPoint, hc *ctr.HostConfig) []ctr.MountPoint {
+	out := append([]ctr.MountPoint{}, mps...)
+	if hc != nil {
+		for _, mt := range hc.Mounts {
+			if mt.Type == mount.TypeTmpfs {
+				out = append(out, ctr.MountPoint{Type: mount.TypeTmpfs, Destination: path.Clean(mt.Target), RW: !mt.ReadOnly})
+			}
+		}
 	}
-	return mps
+	return out
 }
 
 func ports(exposed network.PortSet) []ctr.PortSummary {

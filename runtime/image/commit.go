@@ -38,8 +38,26 @@ type CommitOptions struct {
 	// Platform is a new image's OS and architecture when it has no
 	// parent (docker import); default linux and the engine's.
 	Platform v1.Platform
+	// Comment, Container and ContainerConfig are what dockerd records of a
+	// commit: its message, and the container it was made from with that
+	// container's config (shown by inspect in API versions before 1.45).
+	Comment         string
+	Container       string
+	ContainerConfig any
 	// Refs are tagged once the image is complete, never before.
 	Refs []string
+}
+
+// emptyLayerDiffID is the diff ID of a layer with no entries (a tar of
+// two zero blocks).
+const emptyLayerDiffID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+
+// commitConfig is an image config with the fields dockerd adds to the
+// OCI ones for a commit.
+type commitConfig struct {
+	*v1.ConfigFile
+	Comment         string `json:"comment,omitempty"`
+	ContainerConfig any    `json:"container_config,omitempty"`
 }
 
 // Commit makes a new image from opts and returns it. The layer is stored as
@@ -92,15 +110,21 @@ func (s *Store) Commit(ctx context.Context, opts CommitOptions) (*Image, error) 
 			return nil, err
 		}
 		defer release()
-		rec.Layers = append(rec.Layers, l)
-		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, mustHash(l.DiffID))
+		if l.DiffID == emptyLayerDiffID {
+			// A step that changed nothing adds no layer, as with dockerd.
+			h.EmptyLayer = true
+		} else {
+			rec.Layers = append(rec.Layers, l)
+			cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, mustHash(l.DiffID))
+		}
 	}
 	cfg.Config = opts.Config
 	cfg.Created = v1.Time{Time: now}
 	cfg.Author = opts.Author
 	cfg.History = append(cfg.History, h)
 	cfg.RootFS.Type = "layers"
-	raw, err := json.Marshal(cfg)
+	cfg.Container = opts.Container
+	raw, err := json.Marshal(commitConfig{ConfigFile: cfg, Comment: opts.Comment, ContainerConfig: opts.ContainerConfig})
 	if err != nil {
 		return nil, err
 	}

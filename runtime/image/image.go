@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -93,6 +94,22 @@ type Store struct {
 	leases map[string]int // chain IDs and blob digests an operation in flight needs
 
 	fetches keylock.Map // per blob digest: one download at a time
+
+	labelsMu sync.Mutex
+	labels   map[string]map[string]string // image ID → its labels, for events
+}
+
+// noteLabels records e's labels for its events.
+func (s *Store) noteLabels(e *entry) {
+	if e.cfg == nil || len(e.cfg.Config.Labels) == 0 {
+		return
+	}
+	s.labelsMu.Lock()
+	if s.labels == nil {
+		s.labels = map[string]map[string]string{}
+	}
+	s.labels[e.rec.ID] = e.cfg.Config.Labels
+	s.labelsMu.Unlock()
 }
 
 // record is what is kept on disk for one image.
@@ -158,6 +175,7 @@ func New(opts Options) (*Store, error) {
 			continue
 		}
 		s.images[e.rec.ID] = e
+		s.noteLabels(e)
 	}
 	// References to images that did not survive.
 	changed := false
@@ -378,6 +396,7 @@ func (s *Store) commit(rec record, refs ...string) (img *Image, tagMoved bool, e
 		return nil, false, err
 	}
 	s.images[rec.ID] = e
+	s.noteLabels(e)
 	for _, r := range refs {
 		if !strings.Contains(r, "@") && s.refs.refs[r] != rec.ID {
 			tagMoved = true
@@ -453,6 +472,11 @@ func (s *Store) event(action events.Action, id, ref string) {
 		return
 	}
 	attrs := map[string]string{}
+	// The image's labels, as dockerd adds them (from their own map:
+	// callers may hold s.mu or not).
+	s.labelsMu.Lock()
+	maps.Copy(attrs, s.labels[id])
+	s.labelsMu.Unlock()
 	if ref != "" {
 		attrs["name"] = Familiar(ref)
 	}

@@ -4,6 +4,7 @@ package image
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -163,7 +164,8 @@ func (s *Store) Inspect(ref string) (image.InspectResponse, error) {
 	}
 	if img.ChainID != "" {
 		if dirs, err := s.snaps.LayerDirs(img.ChainID); err == nil && len(dirs) > 0 {
-			data := map[string]string{"UpperDir": dirs[len(dirs)-1]}
+			top := dirs[len(dirs)-1]
+			data := map[string]string{"UpperDir": top, "MergedDir": filepath.Join(filepath.Dir(top), "merged"), "WorkDir": filepath.Join(filepath.Dir(top), "work")}
 			var lower []string // top first, as overlay lists them
 			for i := len(dirs) - 2; i >= 0; i-- {
 				lower = append(lower, dirs[i])
@@ -226,6 +228,9 @@ func (s *Store) History(ref string) ([]image.HistoryResponseItem, error) {
 		if i := len(out) - len(pi.Config.History); i > 0 && i < len(out) {
 			out[i].ID = pi.ID
 			out[i].Tags = familiarAll(pi.RepoTags)
+			if out[i].Tags == nil {
+				out[i].Tags = []string{}
+			}
 		}
 		p = pi.Parent
 	}

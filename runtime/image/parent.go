@@ -40,6 +40,9 @@ func (s *Store) deleteLocked(id string) ([]image.DeleteResponse, error) {
 		}
 		delete(s.images, id)
 		s.event(events.ActionDelete, id, "")
+		s.labelsMu.Lock()
+		delete(s.labels, id)
+		s.labelsMu.Unlock()
 		out = append(out, image.DeleteResponse{Deleted: id})
 		id = ""
 		if e != nil && e.rec.Parent != "" && s.unneededLocked(e.rec.Parent) {

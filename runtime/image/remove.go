@@ -173,7 +173,7 @@ func first(lists ...[]string) string {
 // untagLocked drops one reference (the caller saves the ref store).
 func (s *Store) untagLocked(id, ref string) image.DeleteResponse {
 	delete(s.refs.refs, ref)
-	s.event(events.ActionUnTag, id, ref)
+	s.event(events.ActionUnTag, id, id) // named by the image's ID, as dockerd names it
 	return image.DeleteResponse{Untagged: Familiar(ref)}
 }
 

@@ -192,6 +192,8 @@ func (m *Manager) add(rec record) *net {
 		if rec.Name == network.NetworkBridge {
 			n.bridge = "br-" + m.tag + "-0"
 			n.rec.Options["com.docker.network.bridge.name"] = n.bridge
+			// Ports published without an address listen on all of them.
+			n.rec.Options["com.docker.network.bridge.host_binding_ipv4"] = "0.0.0.0"
 		} else {
 			n.bridge = "br-" + m.tag + "-" + rec.ID[:5]
 		}
@@ -267,10 +269,18 @@ func (m *Manager) Create(req network.CreateRequest) (network.CreateResponse, err
 	if !validNetworkName.MatchString(req.Name) {
 		return network.CreateResponse{}, errdefs.InvalidArgument("invalid network name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.Name)
 	}
+	switch req.Name {
+	case network.NetworkBridge, network.NetworkHost, network.NetworkNone, network.NetworkDefault:
+		return network.CreateResponse{}, errdefs.Forbidden("operation is not permitted on predefined %s network ", req.Name)
+	}
 	switch req.Driver {
 	case "", "bridge":
-	default:
+	case "overlay": // what dockerd answers when it is not a swarm manager
+		return network.CreateResponse{}, errdefs.Forbidden(`This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`)
+	case "macvlan", "ipvlan", "host", "null":
 		return network.CreateResponse{}, errdefs.NotImplemented("network driver %q is not supported: this engine has bridge networks", req.Driver)
+	default: // dockerd looks for a network plugin of that name
+		return network.CreateResponse{}, errdefs.NotFound("plugin %q not found", req.Driver)
 	}
 	if req.ConfigOnly || req.ConfigFrom != nil || req.Ingress || (req.Scope != "" && req.Scope != "local") {
 		return network.CreateResponse{}, errdefs.NotImplemented("config-only, ingress and swarm-scoped networks are not supported")

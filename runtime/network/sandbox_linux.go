@@ -236,7 +236,7 @@ func (m *Manager) Disconnect(id, ref string) error {
 		return err
 	}
 	if _, ok := sb.eps[n.rec.ID]; !ok {
-		return errdefs.Forbidden("container %s is not connected to network %s", id, n.rec.Name)
+		return errdefs.As(errdefs.KindUnknown, fmt.Errorf("container %s is not connected to network %s", id, n.rec.Name))
 	}
 	m.detachLocked(sb, n, true)
 	return nil
@@ -361,6 +361,9 @@ func (m *Manager) attachLocked(h *netlink.Handle, sb *Sandbox, n *net, cfg *netw
 	ep := &endpoint{id: newID(), container: req.ID, name: req.Name, ip: ip, mac: macFor(ip), veth: m.vethName()}
 	if cfg != nil {
 		ep.aliases = slices.Clone(cfg.Aliases)
+		if len(cfg.MacAddress) > 0 {
+			ep.mac = gonet.HardwareAddr(slices.Clone(cfg.MacAddress)) // --mac-address
+		}
 	}
 	n.eps[req.ID] = ep // from here on, leaveLocked undoes it
 	err = plug(h, sb.Path, fmt.Sprintf("eth%d", index), ep, n.bridgeIndex, n.rec.Subnet.Bits(), n.rec.Gateway, index == 0 && !n.rec.Internal)
@@ -664,11 +667,11 @@ func resolvConf(host []byte, req JoinRequest, embedded bool) []byte {
 		ns = []string{"8.8.8.8", "8.8.4.4"}
 	}
 	var b strings.Builder
-	for _, s := range ns {
-		fmt.Fprintf(&b, "nameserver %s\n", s)
-	}
 	if len(search) > 0 && !(len(search) == 1 && search[0] == ".") {
 		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
+	}
+	for _, s := range ns {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
 	}
 	if len(opts) > 0 {
 		fmt.Fprintf(&b, "options %s\n", strings.Join(opts, " "))

@@ -35,7 +35,7 @@ func (m *Manager) takeSpareLocked(req JoinRequest) *spare {
 		return nil
 	}
 	for name, cfg := range req.Endpoints {
-		if name != network.NetworkBridge || cfg != nil && cfg.IPAMConfig != nil && cfg.IPAMConfig.IPv4Address.IsValid() {
+		if name != network.NetworkBridge || cfg != nil && (cfg.IPAMConfig != nil && cfg.IPAMConfig.IPv4Address.IsValid() || len(cfg.MacAddress) > 0) {
 			return nil
 		}
 	}

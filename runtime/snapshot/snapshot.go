@@ -34,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -507,6 +508,30 @@ func (s *Store) keyMetas() ([]keyMeta, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// GraphData is key's overlay directories as inspect shows them under
+// GraphDriver.Data, as dockerd's overlay2 names them: LowerDir (the image's
+// layers, top first), UpperDir, WorkDir and MergedDir.
+func (s *Store) GraphData(key string) (map[string]string, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	meta, err := s.keyMeta(key)
+	if err != nil {
+		return nil, err
+	}
+	dir := s.keyDir(key)
+	data := map[string]string{"UpperDir": filepath.Join(dir, "diff"), "WorkDir": filepath.Join(dir, "work"), "MergedDir": filepath.Join(dir, "merged")}
+	if meta.ChainID != "" {
+		dirs, err := s.LayerDirs(meta.ChainID)
+		if err != nil {
+			return nil, err
+		}
+		slices.Reverse(dirs)
+		data["LowerDir"] = strings.Join(dirs, ":")
+	}
+	return data, nil
 }
 
 // Mountpoint is where key's rootfs is (or would be) mounted.

@@ -77,7 +77,7 @@ func TestCpRoundTripsATreeWithSymlinks(t *testing.T) {
 		Name, LinkTarget string
 	}
 	raw, _ := base64.StdEncoding.DecodeString(resp.Header.Get("X-Docker-Container-Path-Stat"))
-	if json.Unmarshal(raw, &st); resp.StatusCode != 200 || st.Name != "rel-link" || st.LinkTarget != "a.txt" {
+	if json.Unmarshal(raw, &st); resp.StatusCode != 200 || st.Name != "rel-link" || st.LinkTarget != "/tmp/data/a.txt" { // resolved in the container, as dockerd reports it
 		t.Fatalf("stat header: %d %+v", resp.StatusCode, st)
 	}
 	msg := e.d.Fail("cp", "box:/no/such/file", t.TempDir())
