@@ -209,6 +209,10 @@ func runBuild(cmd *cobra.Command, env *Env, o buildFlags, path string) error {
 	}
 	if o.quiet {
 		env.Stdout.Write(held.Bytes())
+		if imageID == "" {
+			// A quiet build answers with the image ID alone, as dockerd's.
+			imageID = strings.TrimSpace(held.String())
+		}
 	}
 	if o.iidfile != "" {
 		if imageID == "" {

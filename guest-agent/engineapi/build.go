@@ -136,11 +136,14 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 		}
 		return out.finishCode(err, code)
 	}
-	aux, _ := json.Marshal(build.Result{ID: id})
-	raw := json.RawMessage(aux)
-	jsonTo(out, jsonstream.Message{Aux: &raw})
+	// The image ID as an aux message (API 1.30 on), which a quiet build
+	// holds back with the log: it answers with the ID alone, as dockerd.
 	if quiet {
 		jsonTo(out, jsonstream.Message{Stream: id + "\n"})
+	} else if !apiBefore(r, "1.30") {
+		aux, _ := json.Marshal(build.Result{ID: id})
+		raw := json.RawMessage(aux)
+		jsonTo(out, jsonstream.Message{Aux: &raw})
 	}
 	return out.finish(nil)
 }
@@ -263,7 +266,11 @@ func (s *Server) buildCancel(w http.ResponseWriter, r *http.Request) error {
 		if errdefs.IsNotFound(err) && s.bk != nil && s.bk.Running() {
 			return s.buildkitForward(w, r, "/build/cancel")
 		}
-		return err
+		if !errdefs.IsNotFound(err) {
+			return err
+		}
+		// No such build (it ended, or never was): nothing to cancel,
+		// which dockerd answers with a 200 too.
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

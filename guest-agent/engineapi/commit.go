@@ -5,6 +5,7 @@ package engineapi
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 
@@ -63,17 +64,27 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request) error {
 		defer s.eng.Containers.Unpause(r.Context(), insp.ID)
 	}
 	img, err := s.eng.Images.Commit(r.Context(), image.CommitOptions{
-		Parent:  insp.Image,
-		Layer:   func(w io.Writer) (string, error) { return s.eng.Snapshots.Diff(insp.ID, w) },
-		Config:  cfg,
-		History: v1.History{CreatedBy: strings.TrimSpace(insp.Path + " " + strings.Join(insp.Args, " ")), Comment: q.Get("comment")},
-		Author:  q.Get("author"),
-		Refs:    refs,
+		Parent:          insp.Image,
+		Layer:           func(w io.Writer) (string, error) { return s.eng.Snapshots.Diff(insp.ID, w) },
+		Config:          cfg,
+		History:         v1.History{CreatedBy: strings.TrimSpace(insp.Path + " " + strings.Join(insp.Args, " ")), Comment: q.Get("comment")},
+		Author:          q.Get("author"),
+		Comment:         q.Get("comment"),
+		Container:       insp.ID,
+		ContainerConfig: insp.Config,
+		Refs:            refs,
 	})
 	if err != nil {
 		return err
 	}
-	attrs := map[string]string{"name": strings.TrimPrefix(insp.Name, "/"), "imageID": img.ID, "comment": q.Get("comment")}
+	// The container's attributes (its labels, name and image), then the
+	// commit's, as dockerd sends them.
+	attrs := map[string]string{}
+	if insp.Config != nil {
+		maps.Copy(attrs, insp.Config.Labels)
+		attrs["image"] = insp.Config.Image
+	}
+	attrs["name"], attrs["imageID"], attrs["comment"] = strings.TrimPrefix(insp.Name, "/"), img.ID, q.Get("comment")
 	if len(refs) > 0 {
 		attrs["imageRef"] = image.Familiar(refs[0])
 	}
@@ -99,17 +110,21 @@ func commitConfig(base, override *ctr.Config) (v1.Config, error) {
 	if len(over.Entrypoint) > 0 {
 		cfg.Entrypoint = over.Entrypoint
 	}
-	for _, e := range over.Env {
-		k, _, _ := strings.Cut(e, "=")
-		replaced := false
-		for i, old := range cfg.Env {
-			if ok, _, _ := strings.Cut(old, "="); ok == k {
-				cfg.Env[i], replaced = e, true
+	if len(over.Env) > 0 {
+		// The request's entries first, then the container's it does not
+		// name, as dockerd merges them.
+		named := map[string]bool{}
+		for _, e := range over.Env {
+			k, _, _ := strings.Cut(e, "=")
+			named[k] = true
+		}
+		env := append([]string(nil), over.Env...)
+		for _, e := range cfg.Env {
+			if k, _, _ := strings.Cut(e, "="); !named[k] {
+				env = append(env, e)
 			}
 		}
-		if !replaced {
-			cfg.Env = append(cfg.Env, e)
-		}
+		cfg.Env = env
 	}
 	for k, v := range over.Labels {
 		if cfg.Labels == nil {

@@ -4,6 +4,7 @@ package engineapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -47,12 +48,30 @@ func (s *Server) containers() (*container.Manager, error) {
 	return s.eng.Containers, nil
 }
 
+// createBody is a create request as older clients may send it, with the
+// fields the current types no longer have: the container-wide MacAddress
+// and the kernel memory limit.
+type createBody struct {
+	ctr.CreateRequest
+	legacy struct {
+		MacAddress string
+		HostConfig struct{ KernelMemory int64 }
+	}
+}
+
 // decodeCreate reads a create request body. It is separate so it can be
 // fuzzed: any body gives a request or a 400, never a panic.
-func decodeCreate(r *http.Request) (*ctr.CreateRequest, error) {
-	var req ctr.CreateRequest
-	if err := decodeJSON(r, &req); err != nil {
+func decodeCreate(r *http.Request) (*createBody, error) {
+	var raw json.RawMessage
+	if err := decodeJSON(r, &raw); err != nil {
 		return nil, err
+	}
+	var req createBody
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &req.CreateRequest); err != nil {
+			return nil, errdefs.InvalidArgument("invalid JSON body: %v", err)
+		}
+		json.Unmarshal(raw, &req.legacy) // best effort: these fields are optional
 	}
 	if req.Config == nil {
 		return nil, errdefs.InvalidArgument("config cannot be empty in order to create a container")
@@ -69,14 +88,29 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	compatWarnings, err := createCompat(r, &req.CreateRequest, req.legacy.MacAddress)
+	if req.legacy.HostConfig.KernelMemory > 0 {
+		// Gone from the kernel and the API (1.42): refused by name
+		// would break old clients that send it, so discarded with the
+		// warning dockerd gave where the kernel could not honour it.
+		compatWarnings = append(compatWarnings, "Your kernel does not support kernel memory limit capabilities or the cgroup is not mounted. Limitation discarded.")
+	}
+	if err != nil {
+		return err
+	}
 	q := r.URL.Query()
+	platform := q.Get("platform")
+	if apiBefore(r, "1.41") {
+		platform = "" // added in 1.41
+	}
 	id, warnings, err := m.Create(r.Context(), container.CreateOptions{
-		Name: q.Get("name"), Platform: q.Get("platform"),
+		Name: q.Get("name"), Platform: platform,
 		Config: req.Config, HostConfig: req.HostConfig, NetworkingConfig: req.NetworkingConfig,
 	})
 	if err != nil {
 		return err
 	}
+	warnings = append(warnings, compatWarnings...)
 	if warnings == nil {
 		warnings = []string{}
 	}
@@ -100,7 +134,7 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, listCompat(r, list))
 }
 
 func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error {
@@ -112,7 +146,7 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	return writeJSON(w, http.StatusOK, inspectCompat(r, resp, m.DesiredMAC(resp.ID)))
 }
 
 // containerAction adapts an action on the container named in the path that
@@ -160,7 +194,7 @@ func killContainer(m *container.Manager, r *http.Request, id string) error {
 
 func removeContainer(m *container.Manager, r *http.Request, id string) error {
 	if boolValue(r, "link") {
-		return errdefs.InvalidArgument("legacy links are not supported")
+		return m.RemoveLink(id)
 	}
 	return m.Remove(context.WithoutCancel(r.Context()), id, container.RemoveOptions{Force: boolValue(r, "force"), RemoveVolumes: boolValue(r, "v")})
 }
@@ -196,9 +230,13 @@ func (s *Server) resize(do func(m *container.Manager, id string, h, w uint) erro
 	}
 }
 
-// stopOptions reads ?t= (seconds) and ?signal= of stop and restart.
+// stopOptions reads ?t= (seconds) and ?signal= (from API 1.42) of stop and
+// restart.
 func stopOptions(r *http.Request) (container.StopOptions, error) {
 	opts := container.StopOptions{Signal: r.URL.Query().Get("signal")}
+	if apiBefore(r, "1.42") {
+		opts.Signal = ""
+	}
 	if r.URL.Query().Get("t") != "" {
 		t, err := intValue(r, "t", 0)
 		if err != nil {
@@ -229,6 +267,9 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	out := streamWriter(w, "application/json")
 	res := <-ch
 	resp := ctr.WaitResponse{StatusCode: int64(res.ExitCode)}
+	if res.StateError != "" {
+		resp.Error = &ctr.WaitExitError{Message: res.StateError}
+	}
 	if res.Err != nil {
 		if r.Context().Err() != nil {
 			return nil // the client left
@@ -271,11 +312,14 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if insp.HostConfig != nil && insp.HostConfig.LogConfig.Type == "none" {
+		return errdefs.NotImplemented("configured logging driver does not support reading")
+	}
 	tty := insp.Config.Tty
 	timestamps := boolValue(r, "timestamps")
 	ct := multiplexedStream
-	if tty {
-		ct = rawStream
+	if tty || apiBefore(r, "1.42") {
+		ct = rawStream // the type named multiplexed streams from 1.42 on
 	}
 	stdout, stderr := outputWriters(streamWriter(w, ct), tty)
 	err = m.Logs(r.Context(), c.ID(), opts, func(msg container.LogMessage) error {
@@ -311,16 +355,12 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ct := multiplexedStream
-	if at.Tty {
-		ct = rawStream
-	}
-	conn, buffered, err := hijack(w, r, ct)
+	conn, buffered, err := hijack(w, r, !at.Tty)
 	if err != nil {
 		at.Close()
 		return err
 	}
-	defer conn.Close()
+	defer closeHijacked(conn)
 	stdout, stderr := outputWriters(conn, at.Tty)
 	stdin := io.MultiReader(buffered, conn)
 	if err := at.Run(context.WithoutCancel(r.Context()), stdin, stdout, stderr); err != nil && !errors.Is(err, container.ErrDetached) {

@@ -59,7 +59,15 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 		if cache == nil {
 			cache = []build.CacheRecord{}
 		}
-		return writeJSON(w, http.StatusOK, legacyDiskUsage{LayersSize: layers, Images: imgs, Containers: cs, Volumes: vols, BuildCache: cache})
+		du := legacyDiskUsage{LayersSize: layers, Images: imgs, Containers: listCompat(r, cs), Volumes: vols, BuildCache: cache}
+		if apiBefore(r, "1.44") {
+			images := make([]wrapped, len(imgs))
+			for i := range imgs {
+				images[i] = wrapped{base: &imgs[i], extra: map[string]any{"VirtualSize": imgs[i].Size}}
+			}
+			return writeJSON(w, http.StatusOK, wrapped{base: du, omit: []string{"Images"}, extra: map[string]any{"Images": images}})
+		}
+		return writeJSON(w, http.StatusOK, du)
 	}
 	du := system.DiskUsage{
 		ImageUsage:      &image.DiskUsage{Items: imgs, TotalCount: int64(len(imgs)), TotalSize: layers},

@@ -51,8 +51,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := pathVar(r, "id")
-	e, err := m.ExecCheck(id)
-	if err != nil {
+	if _, err := m.ExecCheck(id); err != nil {
 		return err
 	}
 	ctx := context.WithoutCancel(r.Context())
@@ -63,16 +62,18 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	ct := multiplexedStream
-	if e.Tty() {
-		ct = rawStream
-	}
-	conn, buffered, err := hijack(w, r, ct)
+	// The stream is framed by the start request's Tty, not the exec's, as
+	// dockerd frames it: a client that starts without Tty reads frames
+	// even from a process on a terminal.
+	conn, buffered, err := hijack(w, r, !req.Tty)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	stdout, stderr := outputWriters(conn, e.Tty())
+	defer closeHijacked(conn)
+	stdout, stderr := outputWriters(conn, req.Tty)
+	if req.Tty {
+		stderr = nil // a raw stream carries stdout only, as dockerd's
+	}
 	err = m.ExecStart(ctx, id, container.ExecStartOptions{
 		ConsoleSize: req.ConsoleSize, Stdin: io.MultiReader(buffered, conn), Stdout: stdout, Stderr: stderr,
 	})

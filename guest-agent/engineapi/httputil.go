@@ -10,11 +10,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/runtime/errdefs"
 )
-
-var errMethodNotAllowed = errors.New("method not allowed")
 
 // maxJSONBody bounds request bodies decoded as JSON; bigger ones are refused
 // with 400 rather than read into memory.
@@ -22,9 +21,6 @@ const maxJSONBody = 8 << 20
 
 // statusOf is the single place where a runtime error kind becomes an HTTP status.
 func statusOf(err error) int {
-	if errors.Is(err, errMethodNotAllowed) {
-		return http.StatusMethodNotAllowed
-	}
 	switch errdefs.KindOf(err) {
 	case errdefs.KindNotFound:
 		return http.StatusNotFound
@@ -161,10 +157,11 @@ func streamWriter(w http.ResponseWriter, ct string) io.Writer {
 }
 
 // hijack takes over the connection for attach and exec. Clients that asked
-// for "Upgrade: tcp" get 101 UPGRADED, the rest a 200 with the raw stream,
-// as dockerd answers. The returned reader holds any bytes the client sent
-// ahead (stdin) and must be read before conn.
-func hijack(w http.ResponseWriter, r *http.Request, contentType string) (net.Conn, *bufio.Reader, error) {
+// for "Upgrade: tcp" get 101 UPGRADED, the rest a 200, as dockerd answers;
+// the content type names a multiplexed stream only on the first, from API
+// 1.42. The returned reader holds any bytes the client sent ahead (stdin)
+// and must be read before conn.
+func hijack(w http.ResponseWriter, r *http.Request, multiplexed bool) (net.Conn, *bufio.Reader, error) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		return nil, nil, fmt.Errorf("connection cannot be hijacked")
@@ -173,13 +170,29 @@ func hijack(w http.ResponseWriter, r *http.Request, contentType string) (net.Con
 	if err != nil {
 		return nil, nil, fmt.Errorf("hijack: %w", err)
 	}
-	status := "HTTP/1.1 200 OK\r\n"
-	if r.Header.Get("Upgrade") != "" {
+	status, contentType := "HTTP/1.1 200 OK\r\n", rawStream
+	if _, upgrade := r.Header["Upgrade"]; upgrade {
 		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+		if multiplexed && !apiBefore(r, "1.42") {
+			contentType = multiplexedStream
+		}
 	}
 	if _, err := fmt.Fprintf(conn, "%sContent-Type: %s\r\nApi-Version: %s\r\n\r\n", status, contentType, APIVersion); err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
 	return conn, rw.Reader, nil
+}
+
+// closeHijacked ends a hijacked stream gracefully: our side first (the
+// client reads EOF), then whatever the client still sends is drained for a
+// moment before the close, so unread input does not turn the close into a
+// reset that discards output the client has not read yet.
+func closeHijacked(conn net.Conn) {
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := conn.(closeWriter); ok && cw.CloseWrite() == nil {
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		io.Copy(io.Discard, conn)
+	}
+	conn.Close()
 }

@@ -43,15 +43,16 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// The deprecated "filter" parameter is a reference pattern.
-	if v := r.URL.Query().Get("filter"); v != "" {
+	// The "filter" parameter (a reference pattern) of API versions before
+	// 1.25; later ones ignore it, as dockerd does.
+	if v := r.URL.Query().Get("filter"); v != "" && apiBefore(r, "1.25") && !f.Has("reference") {
 		f.Add("reference", v)
 	}
 	list, err := s.eng.Images.Summaries(f, boolValue(r, "all"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, imageListCompat(r, list))
 }
 
 // pullRef builds the reference POST /images/create asks for from fromImage
@@ -106,7 +107,11 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	legacy, err := s.eng.Images.Legacy(resp.ID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, imageInspectCompat(r, resp, legacy))
 }
 
 func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request) error {

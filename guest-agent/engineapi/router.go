@@ -58,7 +58,7 @@ func (rt *router) handle(method, pattern string, h handlerFunc) {
 type varsKey struct{}
 
 // lookup finds the handler for method and path; found reports whether any
-// route matched the path at all (to tell 404 from 405).
+// route matched the path at all.
 func (rt *router) lookup(method, path string) (h handlerFunc, vars map[string]string, found bool) {
 	for _, r := range rt.routes {
 		m := r.re.FindStringSubmatch(path)

@@ -25,11 +25,16 @@ import (
 // from MinAPIVersion up and negotiating down to theirs.
 const (
 	APIVersion    = "1.52"
-	MinAPIVersion = "1.44"
+	MinAPIVersion = "1.24"
 )
 
-// Version is the engine version reported by /version; set at link time.
-var Version = "0.1.0-dev"
+// Version, GitCommit and BuildTime are reported by /version; set at link
+// time.
+var (
+	Version   = "0.1.0-dev"
+	GitCommit = "unknown"
+	BuildTime = "unknown"
+)
 
 // Server is an http.Handler for the Engine API.
 type Server struct {
@@ -58,6 +63,7 @@ func New(eng *engine.Engine, bk *builder.Builder, log *slog.Logger) *Server {
 	s.statsRoutes(&s.rt)
 	s.diskRoutes(&s.rt)
 	s.toolRoutes(&s.rt)
+	s.unsupportedRoutes(&s.rt)
 	return s
 }
 
@@ -115,12 +121,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h, vars, found := s.rt.lookup(r.Method, strings.TrimSuffix(path, "/"))
+	// An unknown path, a path with a trailing slash and a known path with
+	// another method are all 404, as dockerd's router answers them.
+	h, vars, _ := s.rt.lookup(r.Method, path)
 	if h == nil {
-		if found {
-			writeError(w, r, errdefs.As(errdefs.KindUnknown, errMethodNotAllowed))
-			return
-		}
 		writeError(w, r, errdefs.NotFound("page not found"))
 		return
 	}

@@ -5,11 +5,14 @@ package engineapi
 import (
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
 	"time"
 
+	apievents "github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
@@ -56,6 +59,8 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
 	v := system.VersionResponse{
 		Platform:      system.PlatformInfo{Name: "Berth Engine"},
 		Version:       Version,
+		GitCommit:     GitCommit,
+		BuildTime:     BuildTime,
 		APIVersion:    APIVersion,
 		MinAPIVersion: MinAPIVersion,
 		Os:            "linux",
@@ -64,7 +69,8 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
 		KernelVersion: kernelVersion(),
 		Components: []system.ComponentVersion{{
 			Name: "Engine", Version: Version,
-			Details: map[string]string{"ApiVersion": APIVersion, "MinAPIVersion": MinAPIVersion, "Os": "linux", "Arch": runtime.GOARCH, "KernelVersion": kernelVersion(), "GoVersion": runtime.Version()},
+			Details: map[string]string{"ApiVersion": APIVersion, "MinAPIVersion": MinAPIVersion, "Os": "linux", "Arch": runtime.GOARCH,
+				"KernelVersion": kernelVersion(), "GoVersion": runtime.Version(), "GitCommit": GitCommit, "BuildTime": BuildTime, "Experimental": "false"},
 		}},
 	}
 	return writeJSON(w, http.StatusOK, v)
@@ -76,7 +82,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 	unix.Sysinfo(&si)
 	info := system.Info{
 		ID:                 s.eng.ID,
-		Driver:             "overlayfs",
+		Driver:             "overlay2",
 		LoggingDriver:      "json-file",
 		CgroupDriver:       "cgroupfs",
 		CgroupVersion:      cgroupVersion(),
@@ -102,9 +108,85 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		IndexServerAddress: "https://index.docker.io/v1/",
 		Runtimes:           map[string]system.RuntimeWithStatus{"runc": {}},
 		SecurityOptions:    securityOptions(),
+		DriverStatus:       driverStatus(s.eng.Config.Root),
+		Labels:             []string{},
+		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"bridge", "host", "null"}, Log: []string{"json-file"}},
+		RegistryConfig:     s.registryConfig(),
+		DefaultAddressPools: []system.NetworkAddressPool{
+			{Base: netip.MustParsePrefix("172.17.0.0/16"), Size: 16}, {Base: netip.MustParsePrefix("192.168.0.0/16"), Size: 20},
+		},
 	}
 	s.fillInfo(&info)
-	return writeJSON(w, http.StatusOK, info)
+	return writeJSON(w, http.StatusOK, infoCompat(r, &info))
+}
+
+// infoCompat adds the fields /info had in older API versions, as dockerd
+// does.
+func infoCompat(r *http.Request, info *system.Info) any {
+	extra := map[string]any{}
+	if apiBefore(r, "1.44") {
+		for k, rt := range info.Runtimes {
+			info.Runtimes[k] = system.RuntimeWithStatus{Runtime: rt.Runtime}
+		}
+	}
+	if apiBefore(r, "1.46") {
+		info.Containerd = nil
+	}
+	if apiBefore(r, "1.47") {
+		extra["RegistryConfig"] = map[string]any{"AllowNondistributableArtifactsCIDRs": []string{}, "AllowNondistributableArtifactsHostnames": []string{}}
+	}
+	if apiBefore(r, "1.49") {
+		info.FirewallBackend = nil
+		extra["ContainerdCommit"] = map[string]any{"Expected": info.ContainerdCommit.ID}
+		extra["RuncCommit"] = map[string]any{"Expected": info.RuncCommit.ID}
+		extra["InitCommit"] = map[string]any{"Expected": info.InitCommit.ID}
+	}
+	if apiBefore(r, "1.50") {
+		info.DiscoveredDevices = nil
+		extra["BridgeNfIptables"], extra["BridgeNfIp6tables"] = false, false
+	}
+	if apiBefore(r, "1.53") {
+		info.NRI = nil
+	}
+	return wrapped{base: info, extra: extra}
+}
+
+// registryConfig is /info's RegistryConfig: Docker Hub, and the registries
+// reached over plain HTTP (loopback always is).
+func (s *Server) registryConfig() *registry.ServiceConfig {
+	rc := &registry.ServiceConfig{
+		InsecureRegistryCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		IndexConfigs:          map[string]*registry.IndexInfo{"docker.io": {Name: "docker.io", Mirrors: []string{}, Secure: true, Official: true}},
+		Mirrors:               []string{},
+	}
+	for _, h := range s.eng.Config.InsecureRegistries {
+		if p, err := netip.ParsePrefix(h); err == nil {
+			rc.InsecureRegistryCIDRs = append(rc.InsecureRegistryCIDRs, p)
+			continue
+		}
+		rc.IndexConfigs[h] = &registry.IndexInfo{Name: h, Mirrors: []string{}}
+	}
+	return rc
+}
+
+// driverStatus is what /info says about the storage under the engine's
+// root (overlay2, as dockerd's driver reports it).
+func driverStatus(root string) [][2]string {
+	fs := "unknown"
+	var st unix.Statfs_t
+	if unix.Statfs(root, &st) == nil {
+		switch st.Type {
+		case unix.EXT4_SUPER_MAGIC:
+			fs = "extfs"
+		case unix.XFS_SUPER_MAGIC:
+			fs = "xfs"
+		case unix.BTRFS_SUPER_MAGIC:
+			fs = "btrfs"
+		case unix.TMPFS_MAGIC:
+			fs = "tmpfs"
+		}
+	}
+	return [][2]string{{"Backing Filesystem", fs}, {"Supports d_type", "true"}}
 }
 
 // securityOptions is what `docker info` lists under Security Options:
@@ -144,15 +226,27 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if apiBefore(r, "1.46") {
+		// Image create events came with API 1.46.
+		inner := pred
+		pred = func(m events.Message) bool {
+			return !(m.Type == apievents.ImageEventType && m.Action == apievents.ActionCreate) && inner(m)
+		}
+	}
 	past, ch, cancel := s.eng.Events.Subscribe(since, pred)
 	defer cancel()
-	out := streamWriter(w, "application/json")
-	enc := json.NewEncoder(out)
+	ct := "application/x-ndjson"
+	if apiBefore(r, "1.52") {
+		ct = "application/json" // what the API named it before
+	}
+	out := streamWriter(w, ct)
+	je := json.NewEncoder(out)
+	enc := func(m events.Message) error { return je.Encode(eventCompat(r, m)) }
 	for _, m := range past {
 		if !until.IsZero() && m.TimeNano > until.UnixNano() {
 			return nil
 		}
-		if err := enc.Encode(m); err != nil {
+		if err := enc(m); err != nil {
 			return nil
 		}
 	}
@@ -172,11 +266,27 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			if !ok {
 				return nil
 			}
-			if err := enc.Encode(m); err != nil {
+			if err := enc(m); err != nil {
 				return nil
 			}
 		}
 	}
+}
+
+// eventCompat adds, before API 1.52, the fields of events deprecated since
+// 1.22 that clients read until 2024 (the docker CLI before v25 panics
+// without them), as dockerd does.
+func eventCompat(r *http.Request, m events.Message) any {
+	if !apiBefore(r, "1.52") {
+		return m
+	}
+	switch m.Type {
+	case apievents.ContainerEventType:
+		return wrapped{base: m, extra: map[string]any{"id": m.Actor.ID, "status": m.Action, "from": m.Actor.Attributes["image"]}}
+	case apievents.ImageEventType:
+		return wrapped{base: m, extra: map[string]any{"id": m.Actor.ID, "status": m.Action}}
+	}
+	return m
 }
 
 // parseTimestamp reads the Engine API's time parameters: Unix seconds with

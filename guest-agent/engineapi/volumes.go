@@ -64,6 +64,9 @@ func (s *Server) volumePrune(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if apiBefore(r, "1.42") && !f.Has("all") {
+		f.Add("all", "true") // named volumes too, as prune did before 1.42
+	}
 	rep, err := s.eng.Volumes.Prune(f)
 	if err != nil {
 		return err
