@@ -38,6 +38,7 @@ type run struct {
 	copiers sync.WaitGroup
 	logs    *logWriter
 	net     *bnet.Sandbox // nil without a network manager
+	volumes []string      // mounted for this run (volumes with mount options)
 	exited  chan struct{} // closed once the exit is recorded
 }
 
@@ -179,6 +180,11 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 		m.cfg.RootFS.Unmount(id)
 		return err
 	}
+	defer func() {
+		if err != nil {
+			m.unmountVolumes(spec.volumes)
+		}
+	}()
 	lc, err := createLibcontainer(m.cfg.RuntimeRoot, id, spec.config)
 	if err != nil {
 		return fail(err)
@@ -199,7 +205,7 @@ func (m *Manager) startLocked(c *Container, policy bool) (err error) {
 		m.cfg.RootFS.Unmount(id)
 		return err
 	}
-	r := &run{lc: lc, proc: proc, net: sb, exited: make(chan struct{})}
+	r := &run{lc: lc, proc: proc, net: sb, exited: make(chan struct{}), volumes: spec.volumes}
 	stdio, err := r.setupIO(rec.Config.Tty, rec.Config.OpenStdin)
 	if err != nil {
 		lc.Destroy()
@@ -406,6 +412,12 @@ func (r *run) closeStdin() {
 
 // monitor waits for the container's init to exit and records the exit:
 // OOM kills, the exit code, events, then AutoRemove or the restart policy.
+func (m *Manager) unmountVolumes(names []string) {
+	for _, v := range names {
+		m.cfg.Volumes.Unmount(v)
+	}
+}
+
 func (m *Manager) monitor(c *Container, r *run) {
 	defer m.bg.Done()
 	ps, _ := r.proc.Wait()
@@ -428,6 +440,7 @@ func (m *Manager) monitor(c *Container, r *run) {
 	if err := m.cfg.RootFS.Unmount(c.rec.ID); err != nil {
 		m.log.Warn("unmount rootfs", "container", c.rec.ID, "err", err)
 	}
+	m.unmountVolumes(r.volumes)
 	ph.mark("unmount")
 	if r.net != nil {
 		m.cfg.Networks.Leave(c.rec.ID)

@@ -31,6 +31,10 @@ type Volumes interface {
 	Path(name string) string
 	Populate(name string, fill func(dst string) error) error
 	Remove(name string, force bool) error
+	// Mount and Unmount bracket a container's use of a volume (a volume
+	// with mount options is mounted while used).
+	Mount(name string) (string, error)
+	Unmount(name string)
 }
 
 // mountPlan is one mount a create request asks for, before volumes exist.
@@ -295,17 +299,26 @@ func copyImagePath(rootfs, dest, dst string) error {
 
 // mountSpecs are the OCI mounts for a container's volumes, bind mounts and
 // --mount tmpfs, parents before children.
-func (m *Manager) mountSpecs(rec *record) ([]specs.Mount, error) {
-	var out []specs.Mount
+// mountSpecs are the container's volume, bind and tmpfs mounts; the
+// volumes it returns were mounted for it (Unmount them when it stops).
+func (m *Manager) mountSpecs(rec *record) (out []specs.Mount, vols []string, err error) {
+	defer func() {
+		if err != nil {
+			for _, v := range vols {
+				m.cfg.Volumes.Unmount(v)
+			}
+			vols = nil
+		}
+	}()
 	for _, mp := range rec.Mounts {
 		src := mp.Source
 		if mp.Type == mount.TypeVolume {
-			if _, err := m.cfg.Volumes.Get(mp.Name); err != nil {
-				return nil, err
+			if src, err = m.cfg.Volumes.Mount(mp.Name); err != nil {
+				return nil, vols, err
 			}
-			src = m.cfg.Volumes.Path(mp.Name)
+			vols = append(vols, mp.Name)
 		} else if _, err := os.Stat(src); err != nil {
-			return nil, errdefs.InvalidArgument("invalid mount config for type \"bind\": bind source path does not exist: %s", src)
+			return nil, vols, errdefs.InvalidArgument("invalid mount config for type \"bind\": bind source path does not exist: %s", src)
 		}
 		opts := []string{"rbind"}
 		prop := string(mp.Propagation)
@@ -339,7 +352,7 @@ func (m *Manager) mountSpecs(rec *record) ([]specs.Mount, error) {
 	slices.SortStableFunc(out, func(a, b specs.Mount) int {
 		return strings.Count(path.Clean(a.Destination), "/") - strings.Count(path.Clean(b.Destination), "/")
 	})
-	return out, nil
+	return out, vols, nil
 }
 
 // VolumeUsers returns the IDs of the containers (running or not) that

@@ -57,12 +57,13 @@ const cfsPeriod = 100000
 type runSpec struct {
 	config  *configs.Config
 	process *specs.Process
+	volumes []string // mounted for this run: unmount when it ends
 }
 
 // buildSpec turns a container record into an OCI runtime spec, as dockerd
 // does, and converts it with libcontainer's specconv. rootfs is the mounted
 // root filesystem; the user is resolved from its /etc/passwd and /etc/group.
-func (m *Manager) buildSpec(rec *record, rootfs string, dir string, sb *bnet.Sandbox) (*runSpec, error) {
+func (m *Manager) buildSpec(rec *record, rootfs string, dir string, sb *bnet.Sandbox) (_ *runSpec, err error) {
 	cfg, hc := rec.Config, rec.HostConfig
 	linkHosts, linkEnv, err := m.linkInfo(rec, sb)
 	if err != nil {
@@ -102,10 +103,17 @@ func (m *Manager) buildSpec(rec *record, rootfs string, dir string, sb *bnet.San
 		return nil, err
 	}
 	spec.Mounts = append(spec.Mounts, tmpfs...)
-	vols, err := m.mountSpecs(rec)
+	vols, volNames, err := m.mountSpecs(rec)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil { // no run will unmount them
+			for _, v := range volNames {
+				m.cfg.Volumes.Unmount(v)
+			}
+		}
+	}()
 	spec.Mounts = append(spec.Mounts, vols...)
 
 	spec.Linux.Namespaces, err = m.namespaces(hc)
@@ -147,7 +155,7 @@ func (m *Manager) buildSpec(rec *record, rootfs string, dir string, sb *bnet.San
 	if err != nil {
 		return nil, errdefs.InvalidArgument("container %s: %v", rec.ID, err)
 	}
-	return &runSpec{config: lc, process: proc}, nil
+	return &runSpec{config: lc, process: proc, volumes: volNames}, nil
 }
 
 // privateCgroupns reports whether the container gets a cgroup namespace of
@@ -598,7 +606,9 @@ func validateHostConfig(hc *ctr.HostConfig) error {
 		}
 	case "none":
 	default:
-		return errdefs.InvalidArgument("logging driver %q is not supported: use json-file or none", hc.LogConfig.Type)
+		// dockerd's words (it looks for a logging plugin of that name),
+		// then which drivers this engine has.
+		return errdefs.InvalidArgument("error looking up logging plugin %s: plugin %q not found: the log drivers are json-file and none", hc.LogConfig.Type, hc.LogConfig.Type)
 	}
 	return nil
 }

@@ -52,8 +52,9 @@ type Store struct {
 	log    *slog.Logger
 	inUse  func(name string) []string // IDs of containers using a volume
 
-	mu   sync.Mutex
-	vols map[string]*meta
+	mu      sync.Mutex
+	vols    map[string]*meta
+	mounted map[string]int // volumes with mount options: their users
 }
 
 // New opens the volume store at root (ROOT/volumes).
@@ -67,7 +68,8 @@ func New(root string, bus *evbus.Bus, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(root, 0o701); err != nil {
 		return nil, fmt.Errorf("volumes: %w", err)
 	}
-	s := &Store{root: root, events: bus, log: log, vols: map[string]*meta{}}
+	s := &Store{root: root, events: bus, log: log, vols: map[string]*meta{}, mounted: map[string]int{}}
+	unmountLeftovers(root)
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return nil, fmt.Errorf("volumes: %w", err)
@@ -115,8 +117,8 @@ func (s *Store) Create(req volume.CreateRequest) (volume.Volume, error) {
 	default:
 		return volume.Volume{}, errdefs.NotFound("plugin %q not found: only the local volume driver is available", req.Driver)
 	}
-	if len(req.DriverOpts) > 0 {
-		return volume.Volume{}, errdefs.NotImplemented("local volume driver options (type, device, o) are not supported")
+	if err := checkOptions(req.DriverOpts); err != nil {
+		return volume.Volume{}, err
 	}
 	name := req.Name
 	labels := maps.Clone(req.Labels)
@@ -132,9 +134,17 @@ func (s *Store) Create(req volume.CreateRequest) (volume.Volume, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if m, ok := s.vols[name]; ok {
+		// Reported again, as dockerd reports every create of a volume,
+		// one that exists too (a container naming it does one).
+		s.events.Publish(events.VolumeEventType, events.ActionCreate, name, map[string]string{"driver": "local"})
 		return s.describe(name, m), nil
 	}
-	m := &meta{CreatedAt: time.Now().UTC().Truncate(time.Second), Labels: labels, Options: map[string]string{}}
+	opts := maps.Clone(req.DriverOpts)
+	if opts == nil {
+		opts = map[string]string{}
+	}
+	// A volume with mount options is a mount, not a directory to fill.
+	m := &meta{CreatedAt: time.Now().UTC().Truncate(time.Second), Labels: labels, Options: opts, Populated: opts["device"] != ""}
 	dir := filepath.Join(s.root, name)
 	if err := os.MkdirAll(filepath.Join(dir, "_data"), 0o755); err != nil {
 		return volume.Volume{}, fmt.Errorf("create volume %s: %w", name, err)
