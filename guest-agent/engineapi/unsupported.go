@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/distribution/reference"
+
 	"github.com/berth-dev/berth/runtime/errdefs"
 	"github.com/berth-dev/berth/runtime/filters"
 )
@@ -79,8 +81,16 @@ func (s *Server) unsupportedRoutes(rt *router) {
 		}
 		return pluginNotFound(w, r)
 	})
-	for _, action := range []string{"disable", "push", "upgrade", "set"} {
+	for _, action := range []string{"disable", "push", "set"} {
 		rt.handle(http.MethodPost, "/plugins/{name...}/"+action, pluginNotFound)
 	}
+	rt.handle(http.MethodPost, "/plugins/{name...}/upgrade", func(w http.ResponseWriter, r *http.Request) error {
+		// upgrade names the plugin as a reference, with its tag.
+		name := pathVar(r, "name")
+		if named, err := reference.ParseNormalizedNamed(name); err == nil {
+			name = reference.FamiliarString(reference.TagNameOnly(named))
+		}
+		return errdefs.NotFound("plugin %q not found", name)
+	})
 	rt.handle(http.MethodDelete, "/plugins/{name...}", pluginNotFound)
 }
