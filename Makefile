@@ -11,7 +11,10 @@ PKG     := github.com/berth-dev/berth
 # berth-agent needs cgo (libcontainer's nsenter) and is linked statically so it
 # runs as /init in the VM with no libc around it.
 AGENT_TAGS    := netgo,osusergo,seccomp
-AGENT_LDFLAGS := -s -w -extldflags "-static" -X $(PKG)/guest-agent/engineapi.Version=$(VERSION)
+COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BUILD_TIME ?= $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
+AGENT_LDFLAGS := -s -w -extldflags "-static" -X $(PKG)/guest-agent/engineapi.Version=$(VERSION) \
+	-X $(PKG)/guest-agent/engineapi.GitCommit=$(COMMIT) -X $(PKG)/guest-agent/engineapi.BuildTime=$(BUILD_TIME)
 CLI_LDFLAGS   := -s -w -X $(PKG)/app/cli.Version=$(VERSION)
 
 # Fuzz time per target in `make test` (CI runs them briefly).
@@ -21,7 +24,7 @@ FUZZTIME ?= 10s
 DESKTOP_TAGS := desktop,production,webkit2_41
 
 .PHONY: cross cross-windows cross-darwin cross-arm64 package
-.PHONY: all deps build test test-go test-frontend fuzz bench bench-vm guest guest-lock hello up clean desktop frontend bindings FORCE
+.PHONY: all deps build test test-go test-frontend fuzz bench bench-vm guest guest-lock hello up clean desktop frontend bindings compat-doc FORCE
 
 all: build
 
@@ -77,6 +80,11 @@ test: build guest desktop cross test-frontend test-go fuzz
 
 test-go:
 	BERTH_BIN=$(BIN) $(GO) test -tags seccomp -count=1 -timeout 45m ./...
+
+# docs/compat.md from the differential suite (test/compat, part of test-go):
+# Berth and a real dockerd (Debian's docker.io) answer the same requests.
+compat-doc: build
+	BERTH_BIN=$(BIN) $(GO) test -tags seccomp -count=1 -run '^TestCompat$$' ./test/compat -args -compat.doc $(CURDIR)/docs/compat.md
 
 # Each fuzz target runs for FUZZTIME; `go test -fuzz` takes one target at a time.
 # Tests build with -tags seccomp, as berth-agent does (runc's seccomp support).
