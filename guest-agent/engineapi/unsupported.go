@@ -65,7 +65,7 @@ func (s *Server) unsupportedRoutes(rt *router) {
 		if err != nil {
 			return err
 		}
-		if err := f.Validate("capability", "enable"); err != nil {
+		if err := f.Validate("capability", "enabled"); err != nil {
 			return err
 		}
 		return writeJSON(w, http.StatusOK, []struct{}{})
