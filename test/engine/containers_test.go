@@ -124,7 +124,7 @@ func TestRunDetachedLogsExecStopRm(t *testing.T) {
 	e.d.Must("exec", "-d", "ticker", "sh", "-c", "sleep 0.2; echo detached > /tmp/d")
 	waitFor(t, "exec -d", 5*time.Second, func() bool { return e.d.Run(nil, "exec", "ticker", "cat", "/tmp/d").Stdout == "detached\n" })
 	mustContain(t, "exec missing", e.d.Run(nil, "exec", "ticker", "nope").Stdout+e.d.Run(nil, "exec", "ticker", "nope").Stderr, "executable file not found")
-	if r := e.d.Run(nil, "exec", "ticker", "nope"); r.Code != 127 {
+	if r := e.d.Run(nil, "exec", "ticker", "nope"); r.Code != 126 { // dockerd's code for an exec that cannot start
 		t.Fatalf("exec of a missing command: exit %d", r.Code)
 	}
 	start := time.Now()

@@ -37,7 +37,7 @@ func TestVersionAndPing(t *testing.T) {
 	}
 
 	// Too-old clients are refused with the reason; unknown paths are 404 JSON.
-	for path, want := range map[string]int{"/v1.30/version": 400, "/v1.44/version": 200, "/nope": 404} {
+	for path, want := range map[string]int{"/v1.23/version": 400, "/v1.24/version": 200, "/v1.44/version": 200, "/v1.53/version": 400, "/nope": 404} {
 		resp, err := c.Get("http://berth" + path)
 		if err != nil {
 			t.Fatal(err)
