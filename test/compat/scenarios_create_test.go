@@ -108,7 +108,7 @@ func createCases(e *env, c0 func(string) string) []createCase {
 		{name: "IpcMode-shareable", host: map[string]any{"IpcMode": "shareable"}},
 		{name: "IpcMode-none", host: map[string]any{"IpcMode": "none"}, cmd: "test -d /dev/shm && echo shm || echo no-shm"},
 		{name: "IpcMode-bad", intentional: map[string]string{`.`: atCreate}, host: map[string]any{"IpcMode": "nosuch"}},
-		{name: "Links", host: map[string]any{"Links": []string{c0("target") + ":db"}}, cmd: "grep -c db /etc/hosts; env | grep -c ^DB_"},
+		{name: "Links", host: map[string]any{"Links": []string{c0("target") + ":db"}}, cmd: "grep -cw db /etc/hosts; env | grep -c ^DB_"},
 		{name: "OomScoreAdj", host: map[string]any{"OomScoreAdj": 500}, cmd: "cat /proc/self/oom_score_adj"},
 		{name: "OomScoreAdj-bad", host: map[string]any{"OomScoreAdj": 5000}},
 		{name: "PidMode-host", host: map[string]any{"PidMode": "host"}, cmd: "test -d /proc/1 && cat /proc/1/comm"},
