@@ -250,7 +250,7 @@ func (s *Server) fillRegistryInfo(info *system.Info) {
 	if info.RegistryConfig == nil {
 		info.RegistryConfig = &registry.ServiceConfig{IndexConfigs: map[string]*registry.IndexInfo{}}
 	}
-	var mirrors []string
+	mirrors := []string{} // an empty list, not null, as dockerd sends it
 	for _, m := range cfg.RegistryMirrors {
 		mirrors = append(mirrors, strings.TrimSuffix(m, "/")+"/")
 	}

@@ -80,6 +80,9 @@ var exceptions = []exception{
 	{endpoint: `GET /containers/\{\}/logs`, key: `Content-Type=application/vnd\.docker\.raw-stream`, side: "berth",
 		reason: "a current dockerd names the logs stream application/vnd.docker.raw-stream below API 1.42 (multiplexed-stream from 1.42 without a TTY); dockerd 20.10 sends no Content-Type"},
 	{endpoint: `GET /containers/\{\}/logs`, key: `Content-Type=`, side: "dockerd", reason: "see the logs stream's content type"},
+	{endpoint: `GET /containers/\{\}/export`, key: `Content-Type=application/x-tar`, side: "berth",
+		reason: "Berth names the archive it sends; dockerd sets no type (Go names it application/octet-stream)"},
+	{endpoint: `GET /containers/\{\}/export`, key: `Content-Type=application/octet-stream`, side: "dockerd", reason: "see the export's content type"},
 }
 
 var (
