@@ -354,6 +354,26 @@ func TestVMEndToEnd(t *testing.T) {
 			t.Fatalf("load: %q", out)
 		}
 	})
+	t.Run("docker build with BuildKit and classic", func(t *testing.T) {
+		// The docker CLI with buildx, through hostd's forwarded socket: the
+		// h2c upgrades of /grpc and /session pass unchanged, the builder
+		// starts in the guest (from the system disk) on first use.
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "helloworld"), []byte("#!/bin/sh\necho Hello from a VM build\n"), 0o755)
+		os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+ref+"\nCOPY helloworld /usr/local/bin/\nRUN chmod +x /usr/local/bin/helloworld\nCMD [\"helloworld\"]\n"), 0o644)
+		r := d.Run(nil, "build", "--progress=plain", "-t", "vm-built:bk", dir)
+		if r.Code != 0 || !strings.Contains(r.Stderr, "using docker driver") || !strings.Contains(r.Stderr, "naming to docker.io/library/vm-built:bk done") {
+			t.Fatalf("BuildKit build through the VM: exit %d\n%s", r.Code, r.Stderr)
+		}
+		if out := d.Must("run", "--rm", "vm-built:bk"); out != "Hello from a VM build\n" {
+			t.Fatalf("the built image: %q", out)
+		}
+		classic := *d
+		classic.Env = append(append([]string(nil), d.Env...), "DOCKER_BUILDKIT=0")
+		if out := classic.Must("build", "-t", "vm-built:classic", dir); !strings.Contains(out, "Successfully tagged vm-built:classic") {
+			t.Fatalf("classic build through the VM: %s", out)
+		}
+	})
 	t.Run("published port answers on the host", func(t *testing.T) {
 		r := d.Run(nil, "run", "-d", "--name", "web", "-p", "18080:80", ref, "httpd", "-f", "-p", "80", "-h", "/var/www")
 		defer d.Run(nil, "rm", "-f", "web")
